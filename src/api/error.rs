@@ -1,0 +1,129 @@
+//! The one mapping from module errors to HTTP answers:
+//! `{"error": {"code", "message", "field"}}`. Every variant is matched
+//! explicitly, so a new error forces a decision about its status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::boards::BoardError;
+use crate::index::IndexError;
+use crate::ingest::validate::{BodyError, ItemError};
+use crate::ingest::IngestError;
+use crate::store::StoreError;
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    /// Per-item errors of a refused batch.
+    pub items: Option<Vec<ItemError>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, field: Option<&str>) -> ApiError {
+        ApiError { status, body: ErrorBody { code, message: message.into(), field: field.map(str::to_string) }, items: None }
+    }
+
+    pub fn bad_parameter(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message, Some(field))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message, None)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.body.code, self.body.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = serde_json::json!({ "error": &self.body });
+        if let Some(items) = &self.items {
+            body["items"] = serde_json::json!(items);
+        }
+        HttpResponse::build(self.status).json(body)
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "internal error");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the service log", None)
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the database is busy; retry shortly", None)
+            }
+            StoreError::Sqlite(_) | StoreError::Corrupt { .. } | StoreError::DataDir { .. } => internal(error),
+        }
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(error: IndexError) -> ApiError {
+        match error {
+            IndexError::InvalidQuery { field, message } => ApiError::bad_parameter(field, message),
+            IndexError::Tantivy(_) | IndexError::Locked | IndexError::Directory { .. } | IndexError::ReadOnly => {
+                internal(error)
+            }
+        }
+    }
+}
+
+impl From<BoardError> for ApiError {
+    fn from(error: BoardError) -> ApiError {
+        match error {
+            BoardError::Index(error) => error.into(),
+            BoardError::InvalidPeriod { field, message } => ApiError::bad_parameter(field, message),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> ApiError {
+        match error {
+            IngestError::Body(body_error) => {
+                let code = match &body_error {
+                    BodyError::Empty => "empty_body",
+                    BodyError::Malformed { .. } => "malformed_json",
+                    BodyError::TooManyItems { .. } => "too_many_items",
+                    BodyError::NotUtf8 => "invalid_encoding",
+                };
+                ApiError::new(StatusCode::BAD_REQUEST, code, body_error.to_string(), Some("body"))
+            }
+            IngestError::InvalidItems { errors, total } => {
+                let first = errors.first();
+                let field = first.map(|error| {
+                    if total > 1 { format!("items[{}].{}", error.index, error.field) } else { error.field.clone() }
+                });
+                let message = match first {
+                    Some(first) if errors.len() == 1 => format!("{}; nothing was stored", first.message),
+                    _ => format!("{} of {total} items are invalid; nothing was stored", errors.len()),
+                };
+                let code = if errors.len() == 1 { first.map_or("invalid_item", |error| error.code) } else { "invalid_items" };
+                let mut api_error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message, field.as_deref());
+                api_error.items = Some(errors);
+                api_error
+            }
+            IngestError::Store(error) => error.into(),
+        }
+    }
+}

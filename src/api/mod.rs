@@ -1,0 +1,61 @@
+//! HTTP handlers only: parse, call the core, map errors. No tantivy, SQL
+//! or model types here.
+
+pub mod boards;
+pub mod error;
+pub mod feedback;
+pub mod params;
+pub mod search;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+
+use crate::config::Settings;
+use crate::index::FeedbackIndex;
+use crate::ingest::Ingestor;
+use crate::nlp::Analyser;
+use crate::store::Store;
+use error::ApiError;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Arc<Store>,
+    pub index: Arc<FeedbackIndex>,
+    pub analyser: Arc<Analyser>,
+    pub ingestor: Arc<Ingestor>,
+}
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/healthz", web::get().to(healthz))
+        .service(
+            web::scope("/api/v1")
+                .route("/feedback", web::post().to(feedback::ingest))
+                .route("/feedback/{id}", web::get().to(feedback::get))
+                .route("/search", web::get().to(search::search))
+                .route("/boards/issues", web::get().to(boards::issues))
+                .route("/tags", web::get().to(tags)),
+        )
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found("no such endpoint")) }));
+}
+
+async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let queue = web::block(move || store.queue_counts())
+        .await
+        .map_err(|error| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "ok",
+        "analyser_version": state.analyser.version(),
+        "queue": queue,
+        "indexed_documents": state.index.num_docs(),
+    })))
+}
+
+async fn tags(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "lexicon_version": state.analyser.lexicon().version,
+        "tags": state.analyser.lexicon().tags,
+    }))
+}

@@ -1,0 +1,157 @@
+//! One typed settings struct. Layers, later wins: built-in defaults →
+//! `xinsheng.toml` in the data directory (or the file named by
+//! `XINSHENG_CONFIG`) → `XINSHENG_*` environment variables → CLI flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Database, index and config live here.
+    pub data_dir: PathBuf,
+    pub listen: String,
+    /// Directory of the lexicon files.
+    pub lexicon_dir: PathBuf,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most items in one ingest request.
+    pub max_batch_items: usize,
+    /// Longest accepted feedback text, in characters.
+    pub max_text_chars: usize,
+    /// Items analysed and indexed per worker round.
+    pub analysis_batch: usize,
+    /// Longest time staged index documents wait for a commit, in milliseconds.
+    pub commit_interval_ms: u64,
+    /// fsync on every database commit (survives power loss, slower).
+    pub full_durability: bool,
+    /// Offset of the boards' calendar from UTC, in hours (8 = China Standard Time).
+    pub utc_offset_hours: i32,
+    /// Load `examples/demo_feedback.jsonl` at start (idempotent).
+    pub demo: bool,
+    pub demo_file: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./data"),
+            listen: "127.0.0.1:8080".to_string(),
+            lexicon_dir: PathBuf::from("./lexicons"),
+            max_body_bytes: 32 * 1024 * 1024,
+            max_batch_items: 10_000,
+            max_text_chars: 20_000,
+            analysis_batch: 2_000,
+            commit_interval_ms: 500,
+            full_durability: false,
+            utc_offset_hours: 8,
+            demo: false,
+            demo_file: PathBuf::from("./examples/demo_feedback.jsonl"),
+        }
+    }
+}
+
+impl Settings {
+    pub fn utc_offset_seconds(&self) -> i64 {
+        i64::from(self.utc_offset_hours) * 3600
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
+    /// Defaults, then the config file, then the environment.
+    pub fn load(data_dir_hint: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        if let Some(dir) = data_dir_hint {
+            settings.data_dir = dir.to_path_buf();
+        }
+        let explicit = std::env::var_os("XINSHENG_CONFIG").map(PathBuf::from);
+        let file = explicit.clone().unwrap_or_else(|| settings.data_dir.join("xinsheng.toml"));
+        if file.exists() || explicit.is_some() {
+            let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io { path: file.clone(), source })?;
+            let from_file: Settings = toml::from_str(&text)
+                .map_err(|error| ConfigError::Syntax { path: file.clone(), message: error.to_string() })?;
+            let hinted_dir = settings.data_dir.clone();
+            settings = from_file;
+            if data_dir_hint.is_some() {
+                settings.data_dir = hinted_dir;
+            }
+        }
+        settings.apply_env(|name| std::env::var(name).ok())?;
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parsed<T: std::str::FromStr>(name: &str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.trim().parse().map_err(|error: T::Err| ConfigError::Env { name: name.to_string(), message: error.to_string() })
+        }
+        macro_rules! layer {
+            ($name:literal, $field:ident, path) => {
+                if let Some(value) = get($name) {
+                    self.$field = PathBuf::from(value);
+                }
+            };
+            ($name:literal, $field:ident) => {
+                if let Some(value) = get($name) {
+                    self.$field = parsed($name, value)?;
+                }
+            };
+        }
+        layer!("XINSHENG_DATA_DIR", data_dir, path);
+        layer!("XINSHENG_LEXICON_DIR", lexicon_dir, path);
+        layer!("XINSHENG_DEMO_FILE", demo_file, path);
+        layer!("XINSHENG_LISTEN", listen);
+        layer!("XINSHENG_MAX_BODY_BYTES", max_body_bytes);
+        layer!("XINSHENG_MAX_BATCH_ITEMS", max_batch_items);
+        layer!("XINSHENG_MAX_TEXT_CHARS", max_text_chars);
+        layer!("XINSHENG_ANALYSIS_BATCH", analysis_batch);
+        layer!("XINSHENG_COMMIT_INTERVAL_MS", commit_interval_ms);
+        layer!("XINSHENG_FULL_DURABILITY", full_durability);
+        layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
+        layer!("XINSHENG_DEMO", demo);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let mut settings = Settings::default();
+        settings
+            .apply_env(|name| match name {
+                "XINSHENG_LISTEN" => Some("127.0.0.1:9999".into()),
+                "XINSHENG_DEMO" => Some("true".into()),
+                _ => None,
+            })
+            .expect("valid");
+        assert_eq!(settings.listen, "127.0.0.1:9999");
+        assert!(settings.demo);
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let mut settings = Settings::default();
+        let error = settings
+            .apply_env(|name| (name == "XINSHENG_MAX_BATCH_ITEMS").then(|| "many".to_string()))
+            .expect_err("invalid");
+        assert!(error.to_string().contains("XINSHENG_MAX_BATCH_ITEMS"));
+    }
+}

@@ -1,0 +1,139 @@
+//! Domain types shared by every stage: a feedback item as it arrives, and
+//! the analysis the NLP pipeline attaches to it.
+//!
+//! Offsets in [`Evidence`] are Unicode scalar (char) offsets into the
+//! *normalised* text, which is what the index stores and the UI highlights.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a piece of feedback came from. Closed set: boards and filters
+/// depend on it, so an unknown source is refused at ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Review,
+    Refund,
+    Chat,
+    Call,
+    Survey,
+}
+
+impl Source {
+    pub const ALL: [Source; 5] = [Source::Review, Source::Refund, Source::Chat, Source::Call, Source::Survey];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Review => "review",
+            Source::Refund => "refund",
+            Source::Chat => "chat",
+            Source::Call => "call",
+            Source::Survey => "survey",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|source| source.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Polarity {
+    Pos,
+    Neg,
+    Neu,
+}
+
+impl Polarity {
+    pub const ALL: [Polarity; 3] = [Polarity::Pos, Polarity::Neg, Polarity::Neu];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Polarity::Pos => "pos",
+            Polarity::Neg => "neg",
+            Polarity::Neu => "neu",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Polarity> {
+        Polarity::ALL.into_iter().find(|polarity| polarity.as_str() == value)
+    }
+
+    pub fn flipped(self) -> Polarity {
+        match self {
+            Polarity::Pos => Polarity::Neg,
+            Polarity::Neg => Polarity::Pos,
+            Polarity::Neu => Polarity::Neu,
+        }
+    }
+
+    pub fn sign(self) -> f32 {
+        match self {
+            Polarity::Pos => 1.0,
+            Polarity::Neg => -1.0,
+            Polarity::Neu => 0.0,
+        }
+    }
+}
+
+/// A validated item ready to be stored. Produced by `ingest::validate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewFeedback {
+    pub external_id: String,
+    pub source: Source,
+    pub channel: String,
+    pub text: String,
+    pub rating: Option<u8>,
+    pub order_id: Option<String>,
+    pub sku: Option<String>,
+    pub product_name: Option<String>,
+    pub category: Option<String>,
+    pub consumer_id: Option<String>,
+    pub store: Option<String>,
+    /// Unix seconds, UTC.
+    pub created_at: i64,
+    pub meta: Option<serde_json::Value>,
+}
+
+/// Where in the normalised text a tag came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The clause that produced the tag.
+    pub clause: String,
+    /// `[start, end)` char offsets of the clause in the normalised text.
+    pub clause_span: [usize; 2],
+    /// `[start, end)` char offsets of the words that decided the tag.
+    pub span: [usize; 2],
+    /// The text of `span`.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagMention {
+    pub tag: String,
+    pub library: String,
+    pub polarity: Polarity,
+    /// Confidence in [0, 1].
+    pub score: f32,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub normalised_text: String,
+    /// ISO 639-3 code from whatlang, or "und" when undetectable.
+    pub language: String,
+    pub tags: Vec<TagMention>,
+    pub sentiment: Polarity,
+    /// Signed strength of the overall sentiment; negative means complaint.
+    pub sentiment_score: f32,
+    pub keywords: Vec<String>,
+    /// Which lexicon/model produced this analysis, e.g. `lexicon:lex-2026.11.0+1a2b3c4d`.
+    pub analyser_version: String,
+}
+
+/// The library ("product", "logistics", "service", or a deployment's own)
+/// is the part of a tag id before the first dot.
+pub fn library_of(tag_id: &str) -> &str {
+    tag_id.split('.').next().unwrap_or(tag_id)
+}

@@ -1,0 +1,188 @@
+//! The tantivy index: what search, facets and boards read.
+//!
+//! The database is the system of record; the index is derived from it and
+//! can always be rebuilt (`xinsheng reindex`). Documents are keyed by the
+//! feedback id: adding an item first deletes any document with the same id,
+//! so replaying a batch after a crash never leaves duplicates.
+//! If the index directory is missing, unreadable or from an older schema, it
+//! is moved aside and rebuilt from the database at start.
+
+pub mod aggregate;
+pub mod schema;
+pub mod search;
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use tantivy::schema::{Schema, Value};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::feedback::Analysis;
+use crate::nlp::segment::{Segmenter, TOKENIZER_NAME};
+use crate::store::StoredFeedback;
+use schema::Fields;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("search index error: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("the index is locked by another process (is `xinsheng serve` running on this data directory?)")]
+    Locked,
+    #[error("cannot prepare index directory {path}: {source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error("this index was opened read-only")]
+    ReadOnly,
+    #[error("{message}")]
+    InvalidQuery { field: &'static str, message: String },
+}
+
+pub struct FeedbackIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Option<Mutex<IndexWriter>>,
+    fields: Fields,
+    schema: Schema,
+}
+
+/// Whether opening found a usable index or had to start an empty one (in
+/// which case every stored item must be re-indexed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    Existing,
+    Fresh,
+}
+
+const WRITER_MEMORY_BYTES: usize = 96 * 1024 * 1024;
+
+impl FeedbackIndex {
+    pub fn open(dir: &Path, segmenter: &Segmenter, writable: bool) -> Result<(FeedbackIndex, Opened), IndexError> {
+        let schema = schema::build();
+        let directory_error = |source| IndexError::Directory { path: dir.to_path_buf(), source };
+        let existed = dir.join("meta.json").exists();
+        let mut opened = if existed { Opened::Existing } else { Opened::Fresh };
+        let index = match existed.then(|| Index::open_in_dir(dir)) {
+            Some(Ok(index)) if index.schema() == schema => index,
+            Some(outcome) => {
+                let reason = match outcome {
+                    Ok(_) => "schema changed".to_string(),
+                    Err(error) => error.to_string(),
+                };
+                if !writable {
+                    return Err(IndexError::Tantivy(tantivy::TantivyError::SchemaError(format!(
+                        "index at {} is unusable ({reason}); start the service or run `xinsheng reindex` to rebuild it",
+                        dir.display()
+                    ))));
+                }
+                let aside = dir.with_extension(format!("broken-{}", crate::time::now_unix()));
+                tracing::warn!(path = %dir.display(), aside = %aside.display(), reason, "index unusable, rebuilding from the database");
+                std::fs::rename(dir, &aside).map_err(directory_error)?;
+                opened = Opened::Fresh;
+                std::fs::create_dir_all(dir).map_err(directory_error)?;
+                Index::create_in_dir(dir, schema.clone())?
+            }
+            None => {
+                std::fs::create_dir_all(dir).map_err(directory_error)?;
+                Index::create_in_dir(dir, schema.clone())?
+            }
+        };
+        index.tokenizers().register(TOKENIZER_NAME, TextAnalyzer::from(segmenter.tokenizer()));
+        let writer = if writable {
+            match index.writer(WRITER_MEMORY_BYTES) {
+                Ok(writer) => Some(Mutex::new(writer)),
+                Err(tantivy::TantivyError::LockFailure(..)) => return Err(IndexError::Locked),
+                Err(error) => return Err(error.into()),
+            }
+        } else {
+            None
+        };
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let fields = Fields::resolve(&schema)?;
+        Ok((FeedbackIndex { index, reader, writer, fields, schema }, opened))
+    }
+
+    fn writer(&self) -> Result<&Mutex<IndexWriter>, IndexError> {
+        self.writer.as_ref().ok_or(IndexError::ReadOnly)
+    }
+
+    /// Stages documents; they become visible after [`FeedbackIndex::commit`].
+    pub fn add(&self, items: &[(&StoredFeedback, &Analysis)]) -> Result<(), IndexError> {
+        let writer = self.writer()?.lock();
+        for (item, analysis) in items {
+            writer.delete_term(Term::from_field_u64(self.fields.id, item.id as u64));
+            writer.add_document(self.document(item, analysis)?)?;
+        }
+        Ok(())
+    }
+
+    fn document(&self, stored: &StoredFeedback, analysis: &Analysis) -> Result<TantivyDocument, IndexError> {
+        let field = |name: &str| self.schema.get_field(name);
+        let item = &stored.item;
+        let mut document = TantivyDocument::default();
+        document.add_u64(self.fields.id, stored.id as u64);
+        document.add_text(self.fields.text, &analysis.normalised_text);
+        document.add_i64(self.fields.created_at, item.created_at);
+        if let Some(rating) = item.rating {
+            document.add_u64(self.fields.rating, u64::from(rating));
+        }
+        let optional = [
+            (schema::SKU, &item.sku),
+            (schema::CATEGORY, &item.category),
+            (schema::PRODUCT_NAME, &item.product_name),
+            (schema::CONSUMER_ID, &item.consumer_id),
+            (schema::STORE, &item.store),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                document.add_text(field(name)?, value);
+            }
+        }
+        document.add_text(field(schema::SOURCE)?, item.source.as_str());
+        document.add_text(field(schema::CHANNEL)?, &item.channel);
+        document.add_text(field(schema::EXTERNAL_ID)?, &item.external_id);
+        document.add_text(field(schema::SENTIMENT)?, analysis.sentiment.as_str());
+        document.add_text(field(schema::LANGUAGE)?, &analysis.language);
+        for tag in &analysis.tags {
+            document.add_text(field(schema::TAG)?, &tag.tag);
+            document.add_text(field(schema::LIBRARY)?, &tag.library);
+            document.add_text(field(schema::POLARITY)?, tag.polarity.as_str());
+            document.add_text(field(schema::TAG_POLARITY)?, format!("{}:{}", tag.tag, tag.polarity.as_str()));
+            document.add_text(field(schema::LIBRARY_POLARITY)?, format!("{}:{}", tag.library, tag.polarity.as_str()));
+        }
+        for keyword in &analysis.keywords {
+            document.add_text(field(schema::KEYWORD)?, keyword);
+        }
+        Ok(document)
+    }
+
+    /// Makes staged documents durable and visible to searches.
+    pub fn commit(&self) -> Result<(), IndexError> {
+        self.writer()?.lock().commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Deletes every document (staged; visible after commit).
+    pub fn clear(&self) -> Result<(), IndexError> {
+        self.writer()?.lock().delete_all_documents()?;
+        Ok(())
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Reloads the reader, for processes that do not write (the CLI).
+    pub fn refresh(&self) -> Result<(), IndexError> {
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    pub(crate) fn stored_strings(document: &TantivyDocument, field: tantivy::schema::Field) -> Vec<String> {
+        document.get_all(field).filter_map(|value| value.as_str().map(str::to_string)).collect()
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+}

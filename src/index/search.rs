@@ -1,0 +1,322 @@
+//! Queries over the index: free text cut by the same jieba tokenizer as the
+//! documents, combined with exact filters; hits with highlighted snippets;
+//! facet counts over the whole matching set.
+//!
+//! Free text is not fed to tantivy's query parser: customer-typed queries
+//! are full of characters that are syntax there (":", "(", "-"). Each
+//! whitespace-separated part must match; a part that jieba cuts into
+//! several words ("尺码偏小") must match them as a phrase.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TokenStream;
+use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
+
+use super::aggregate::{SeriesSpec, Stats, StatsCollector, TermCounts};
+use super::{schema, FeedbackIndex, IndexError};
+
+pub const MAX_QUERY_CHARS: usize = 200;
+pub const MAX_QUERY_PARTS: usize = 12;
+const SNIPPET_CHARS: usize = 160;
+
+/// Exact filters shared by search and boards. `polarity` applies to the
+/// tag or library filter when one is given, otherwise to any mention.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub tag: Option<String>,
+    pub library: Option<String>,
+    pub polarity: Option<String>,
+    pub sentiment: Option<String>,
+    pub source: Option<String>,
+    pub channel: Option<String>,
+    pub sku: Option<String>,
+    pub category: Option<String>,
+    pub consumer_id: Option<String>,
+    /// Unix seconds, inclusive.
+    pub from: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub to: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Relevance,
+    Newest,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub text: Option<String>,
+    pub filters: Filters,
+    pub sort: SortOrder,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HitTag {
+    pub tag: String,
+    pub polarity: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub id: u64,
+    pub score: Option<f32>,
+    /// HTML: the text is escaped, matches are wrapped in `<mark>`.
+    pub snippet: String,
+    pub text: String,
+    pub created_at: i64,
+    pub source: String,
+    pub channel: String,
+    pub sku: Option<String>,
+    pub category: Option<String>,
+    pub product_name: Option<String>,
+    pub consumer_id: Option<String>,
+    pub rating: Option<u64>,
+    pub sentiment: String,
+    pub tags: Vec<HitTag>,
+    pub keywords: Vec<String>,
+}
+
+pub const FACET_FIELDS: [&str; 8] = [
+    schema::TAG,
+    schema::LIBRARY,
+    schema::POLARITY,
+    schema::SOURCE,
+    schema::CHANNEL,
+    schema::SKU,
+    schema::CATEGORY,
+    schema::SENTIMENT,
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub total: u64,
+    pub hits: Vec<SearchHit>,
+    pub facets: BTreeMap<&'static str, TermCounts>,
+}
+
+impl FeedbackIndex {
+    fn term(&self, field_name: &str, value: &str) -> Result<Term, IndexError> {
+        Ok(Term::from_field_text(self.schema.get_field(field_name)?, value))
+    }
+
+    fn term_query(&self, field_name: &str, value: &str) -> Result<Box<dyn Query>, IndexError> {
+        Ok(Box::new(TermQuery::new(self.term(field_name, value)?, IndexRecordOption::Basic)))
+    }
+
+    /// The free-text part, or `None` when there is none (match everything).
+    fn text_query(&self, text: &str) -> Result<Option<Box<dyn Query>>, IndexError> {
+        if text.chars().count() > MAX_QUERY_CHARS {
+            return Err(IndexError::InvalidQuery {
+                field: "q",
+                message: format!("query is longer than {MAX_QUERY_CHARS} characters"),
+            });
+        }
+        let normalised = crate::nlp::normalise::normalise(text);
+        let parts: Vec<&str> = normalised.split_whitespace().collect();
+        if parts.len() > MAX_QUERY_PARTS {
+            return Err(IndexError::InvalidQuery {
+                field: "q",
+                message: format!("query has more than {MAX_QUERY_PARTS} parts"),
+            });
+        }
+        let mut analyzer = self.index.tokenizer_for_field(self.fields.text)?;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for part in parts {
+            let mut terms = Vec::new();
+            let mut stream = analyzer.token_stream(part);
+            while stream.advance() {
+                terms.push(Term::from_field_text(self.fields.text, &stream.token().text));
+            }
+            let query: Box<dyn Query> = match terms.len() {
+                0 => continue,
+                1 => Box::new(TermQuery::new(terms.remove(0), IndexRecordOption::WithFreqs)),
+                _ => Box::new(PhraseQuery::new(terms)),
+            };
+            clauses.push((Occur::Must, query));
+        }
+        Ok(if clauses.is_empty() { None } else { Some(Box::new(BooleanQuery::new(clauses))) })
+    }
+
+    fn filter_clauses(&self, filters: &Filters) -> Result<Vec<(Occur, Box<dyn Query>)>, IndexError> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut must = |query: Box<dyn Query>| clauses.push((Occur::Must, query));
+        match (&filters.tag, &filters.library, &filters.polarity) {
+            (Some(tag), _, Some(polarity)) => must(self.term_query(schema::TAG_POLARITY, &format!("{tag}:{polarity}"))?),
+            (Some(tag), _, None) => must(self.term_query(schema::TAG, tag)?),
+            (None, Some(library), Some(polarity)) => {
+                must(self.term_query(schema::LIBRARY_POLARITY, &format!("{library}:{polarity}"))?)
+            }
+            (None, Some(library), None) => must(self.term_query(schema::LIBRARY, library)?),
+            (None, None, Some(polarity)) => must(self.term_query(schema::POLARITY, polarity)?),
+            (None, None, None) => {}
+        }
+        if let (Some(tag), Some(library)) = (&filters.tag, &filters.library) {
+            // Both given: the tag must also belong to the library.
+            if crate::feedback::library_of(tag) != library {
+                must(Box::new(BooleanQuery::new(Vec::new())));
+            }
+        }
+        let exact = [
+            (schema::SENTIMENT, &filters.sentiment),
+            (schema::SOURCE, &filters.source),
+            (schema::CHANNEL, &filters.channel),
+            (schema::SKU, &filters.sku),
+            (schema::CATEGORY, &filters.category),
+            (schema::CONSUMER_ID, &filters.consumer_id),
+        ];
+        for (field_name, value) in exact {
+            if let Some(value) = value {
+                must(self.term_query(field_name, value)?);
+            }
+        }
+        if filters.from.is_some() || filters.to.is_some() {
+            let lower = filters
+                .from
+                .map_or(Bound::Unbounded, |from| Bound::Included(Term::from_field_i64(self.fields.created_at, from)));
+            let upper =
+                filters.to.map_or(Bound::Unbounded, |to| Bound::Excluded(Term::from_field_i64(self.fields.created_at, to)));
+            must(Box::new(RangeQuery::new(lower, upper)));
+        }
+        Ok(clauses)
+    }
+
+    fn build_query(&self, text: Option<&str>, filters: &Filters) -> Result<(Box<dyn Query>, bool), IndexError> {
+        let text_query = match text {
+            Some(text) => self.text_query(text)?,
+            None => None,
+        };
+        let has_text = text_query.is_some();
+        let mut clauses = self.filter_clauses(filters)?;
+        if let Some(text_query) = text_query {
+            clauses.push((Occur::Must, text_query));
+        }
+        if clauses.is_empty() {
+            return Ok((Box::new(AllQuery), false));
+        }
+        Ok((Box::new(BooleanQuery::new(clauses)), has_text))
+    }
+
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResult, IndexError> {
+        let searcher = self.reader.searcher();
+        let (query, has_text) = self.build_query(request.text.as_deref(), &request.filters)?;
+        let stats_collector = StatsCollector { count_fields: FACET_FIELDS.to_vec(), series: None };
+        let window = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset);
+        let (addresses, stats): (Vec<(Option<f32>, DocAddress)>, Stats) = match request.sort {
+            SortOrder::Relevance if has_text => {
+                let (top, stats) = searcher.search(&*query, &(window.order_by_score(), stats_collector))?;
+                (top.into_iter().map(|(score, address)| (Some(score), address)).collect(), stats)
+            }
+            // Without free text every hit scores the same: newest first is the useful order.
+            SortOrder::Relevance | SortOrder::Newest => {
+                let (top, stats) = searcher
+                    .search(&*query, &(window.order_by_fast_field::<i64>(schema::CREATED_AT, Order::Desc), stats_collector))?;
+                (top.into_iter().map(|(_, address)| (None, address)).collect(), stats)
+            }
+        };
+        let snippets = if has_text {
+            let mut generator = SnippetGenerator::create(&searcher, &*query, self.fields.text)?;
+            generator.set_max_num_chars(SNIPPET_CHARS);
+            Some(generator)
+        } else {
+            None
+        };
+        let mut hits = Vec::with_capacity(addresses.len());
+        if request.limit > 0 {
+            for (score, address) in addresses {
+                hits.push(self.hit(&searcher, address, score, snippets.as_ref())?);
+            }
+        }
+        let facets = FACET_FIELDS
+            .iter()
+            .map(|field| (*field, stats.counts.get(field).cloned().unwrap_or_default()))
+            .collect();
+        Ok(SearchResult { total: stats.docs, hits, facets })
+    }
+
+    fn hit(
+        &self,
+        searcher: &Searcher,
+        address: DocAddress,
+        score: Option<f32>,
+        snippets: Option<&SnippetGenerator>,
+    ) -> Result<SearchHit, IndexError> {
+        let document: TantivyDocument = searcher.doc(address)?;
+        let field = |name: &str| self.schema.get_field(name);
+        let first = |name: &str| -> Result<Option<String>, IndexError> {
+            Ok(document.get_first(field(name)?).and_then(|value| value.as_str().map(str::to_string)))
+        };
+        let text = first(schema::TEXT)?.unwrap_or_default();
+        let mut snippet_html = String::new();
+        if let Some(generator) = snippets {
+            let mut snippet = generator.snippet_from_doc(&document);
+            snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
+            if !snippet.is_empty() {
+                snippet_html = snippet.to_html();
+            }
+        }
+        if snippet_html.is_empty() {
+            let prefix: String = text.chars().take(SNIPPET_CHARS).collect();
+            snippet_html = html_escape(&prefix);
+        }
+        let tags = FeedbackIndex::stored_strings(&document, field(schema::TAG_POLARITY)?)
+            .into_iter()
+            .filter_map(|value| {
+                value.rsplit_once(':').map(|(tag, polarity)| HitTag { tag: tag.to_string(), polarity: polarity.to_string() })
+            })
+            .collect();
+        Ok(SearchHit {
+            id: document.get_first(self.fields.id).and_then(|value| value.as_u64()).unwrap_or_default(),
+            score,
+            snippet: snippet_html,
+            created_at: document.get_first(self.fields.created_at).and_then(|value| value.as_i64()).unwrap_or_default(),
+            source: first(schema::SOURCE)?.unwrap_or_default(),
+            channel: first(schema::CHANNEL)?.unwrap_or_default(),
+            sku: first(schema::SKU)?,
+            category: first(schema::CATEGORY)?,
+            product_name: first(schema::PRODUCT_NAME)?,
+            consumer_id: first(schema::CONSUMER_ID)?,
+            rating: document.get_first(self.fields.rating).and_then(|value| value.as_u64()),
+            sentiment: first(schema::SENTIMENT)?.unwrap_or_default(),
+            tags,
+            keywords: FeedbackIndex::stored_strings(&document, field(schema::KEYWORD)?),
+            text,
+        })
+    }
+
+    /// Counts over everything matching `filters`, with an optional time series.
+    pub fn stats(
+        &self,
+        filters: &Filters,
+        count_fields: Vec<&'static str>,
+        series: Option<SeriesSpec>,
+    ) -> Result<Stats, IndexError> {
+        let searcher = self.reader.searcher();
+        let (query, _) = self.build_query(None, filters)?;
+        Ok(searcher.search(&*query, &StatsCollector { count_fields, series })?)
+    }
+}
+
+fn html_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '&' => escaped.push_str("&amp;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}

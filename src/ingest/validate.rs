@@ -1,0 +1,291 @@
+//! Turning request bodies into validated [`NewFeedback`] items.
+//!
+//! A body is one JSON object, a JSON array of objects, or NDJSON (one
+//! object per line). Every item is checked field by field so that an error
+//! names the field and the item's position; nothing is stored unless every
+//! item of the request is valid (see `ingest` for why).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::feedback::{NewFeedback, Source};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemError {
+    /// Position of the item in the request (0-based), when the body had several.
+    pub index: usize,
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_items: usize,
+    pub max_text_chars: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BodyError {
+    #[error("request body is empty")]
+    Empty,
+    #[error("request body is not valid JSON or NDJSON: {message}")]
+    Malformed { message: String, line: Option<usize> },
+    #[error("request holds {count} items; at most {max} are accepted per request")]
+    TooManyItems { count: usize, max: usize },
+    #[error("request body is not valid UTF-8")]
+    NotUtf8,
+}
+
+const KNOWN_FIELDS: [&str; 13] = [
+    "external_id",
+    "source",
+    "channel",
+    "text",
+    "rating",
+    "order_id",
+    "sku",
+    "product_name",
+    "category",
+    "consumer_id",
+    "store",
+    "created_at",
+    "meta",
+];
+const MAX_ID_CHARS: usize = 256;
+
+/// Splits a body into JSON values, one per item.
+pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    let trimmed = text.trim_start_matches('\u{FEFF}').trim();
+    if trimmed.is_empty() {
+        return Err(BodyError::Empty);
+    }
+    let values = if trimmed.starts_with('[') {
+        match serde_json::from_str::<Value>(trimmed) {
+            Ok(Value::Array(values)) => values,
+            Ok(_) => unreachable_shape(),
+            Err(error) => return Err(BodyError::Malformed { message: error.to_string(), line: Some(error.line()) }),
+        }
+    } else {
+        let mut values = Vec::new();
+        for (line_number, line) in trimmed.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let value = serde_json::from_str::<Value>(line).map_err(|error| BodyError::Malformed {
+                message: format!("line {}: {error}", line_number + 1),
+                line: Some(line_number + 1),
+            })?;
+            values.push(value);
+            if values.len() > limits.max_items {
+                break;
+            }
+        }
+        // A pretty-printed single object spans lines: parse the body whole.
+        if values.is_empty() {
+            return Err(BodyError::Empty);
+        }
+        values
+    };
+    if values.len() > limits.max_items {
+        return Err(BodyError::TooManyItems { count: values.len(), max: limits.max_items });
+    }
+    Ok(values)
+}
+
+fn unreachable_shape() -> Vec<Value> {
+    // A body starting with '[' that parses is always an array.
+    Vec::new()
+}
+
+/// Parses a body that may be a pretty-printed single object, then falls
+/// back to NDJSON / array handling.
+pub fn parse_items(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError> {
+    if let Ok(text) = std::str::from_utf8(body) {
+        let trimmed = text.trim_start_matches('\u{FEFF}').trim();
+        if trimmed.starts_with('{') && trimmed.contains('\n') {
+            if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
+                return Ok(vec![value]);
+            }
+        }
+    }
+    parse_body(body, limits)
+}
+
+/// Validates one item. `now` is the default `created_at`.
+pub fn validate_item(index: usize, value: &Value, limits: &Limits, now: i64) -> Result<NewFeedback, ItemError> {
+    let error = |code: &'static str, field: &str, message: String| ItemError { index, code, field: field.to_string(), message };
+    let Value::Object(object) = value else {
+        return Err(error("invalid_item", "", "each item must be a JSON object".into()));
+    };
+    if let Some(unknown) = object.keys().find(|key| !KNOWN_FIELDS.contains(&key.as_str())) {
+        return Err(error("unknown_field", unknown, format!("unknown field `{unknown}`; known fields: {}", KNOWN_FIELDS.join(", "))));
+    }
+    let external_id = required_string(object, "external_id", MAX_ID_CHARS).map_err(|(code, message)| error(code, "external_id", message))?;
+    let source_text = required_string(object, "source", 32).map_err(|(code, message)| error(code, "source", message))?;
+    let source = Source::parse(&source_text).ok_or_else(|| {
+        error("invalid_value", "source", format!("unknown source `{source_text}`; expected review, refund, chat, call or survey"))
+    })?;
+    let channel = required_string(object, "channel", 64).map_err(|(code, message)| error(code, "channel", message))?;
+    let text = match object.get("text") {
+        Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
+        Some(Value::String(_)) => return Err(error("empty_value", "text", "text must not be empty".into())),
+        Some(_) => return Err(error("invalid_type", "text", "text must be a string".into())),
+        None => return Err(error("missing_field", "text", "text is required".into())),
+    };
+    let text_chars = text.chars().count();
+    if text_chars > limits.max_text_chars {
+        return Err(error(
+            "too_long",
+            "text",
+            format!("text has {text_chars} characters; at most {} are accepted", limits.max_text_chars),
+        ));
+    }
+    let rating = match object.get("rating") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(number)) => match number.as_u64() {
+            Some(rating @ 1..=5) => Some(rating as u8),
+            _ => return Err(error("out_of_range", "rating", format!("rating must be an integer from 1 to 5, got {number}"))),
+        },
+        Some(_) => return Err(error("invalid_type", "rating", "rating must be an integer from 1 to 5".into())),
+    };
+    let created_at = match object.get("created_at") {
+        None | Some(Value::Null) => now,
+        Some(Value::String(value)) => crate::time::parse_rfc3339(value).ok_or_else(|| {
+            error("invalid_date", "created_at", format!("created_at `{value}` is not an RFC 3339 date-time"))
+        })?,
+        Some(_) => return Err(error("invalid_type", "created_at", "created_at must be an RFC 3339 string".into())),
+    };
+    let optional = |field: &'static str| -> Result<Option<String>, ItemError> {
+        optional_string(object, field, MAX_ID_CHARS).map_err(|(code, message)| error(code, field, message))
+    };
+    let order_id = optional("order_id")?;
+    let sku = optional("sku")?;
+    let product_name = optional("product_name")?;
+    let category = optional("category")?;
+    let consumer_id = optional("consumer_id")?;
+    let store = optional("store")?;
+    let meta = match object.get("meta") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.clone()),
+    };
+    Ok(NewFeedback {
+        external_id,
+        source,
+        channel,
+        text,
+        rating,
+        order_id,
+        sku,
+        product_name,
+        category,
+        consumer_id,
+        store,
+        created_at,
+        meta,
+    })
+}
+
+fn required_string(object: &Map<String, Value>, field: &str, max_chars: usize) -> Result<String, (&'static str, String)> {
+    match optional_string(object, field, max_chars)? {
+        Some(value) => Ok(value),
+        None => Err(("missing_field", format!("{field} is required"))),
+    }
+}
+
+fn optional_string(object: &Map<String, Value>, field: &str, max_chars: usize) -> Result<Option<String>, (&'static str, String)> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => {
+            let value = value.trim();
+            if value.is_empty() {
+                return Ok(None);
+            }
+            if value.chars().count() > max_chars {
+                return Err(("too_long", format!("{field} is longer than {max_chars} characters")));
+            }
+            Ok(Some(value.to_string()))
+        }
+        // Ids often arrive as numbers from spreadsheets and platform exports.
+        Some(Value::Number(number)) => Ok(Some(number.to_string())),
+        Some(_) => Err(("invalid_type", format!("{field} must be a string"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const LIMITS: Limits = Limits { max_items: 3, max_text_chars: 20 };
+
+    fn valid() -> Value {
+        json!({"external_id": "a1", "source": "review", "channel": "tmall", "text": "物流很快", "rating": 5,
+               "created_at": "2026-11-20T10:00:00+08:00", "meta": {"x": [1]}})
+    }
+
+    #[test]
+    fn accepts_object_array_and_ndjson() {
+        let one = serde_json::to_vec(&valid()).expect("json");
+        assert_eq!(parse_items(&one, &LIMITS).expect("object").len(), 1);
+        let array = serde_json::to_vec(&json!([valid(), valid()])).expect("json");
+        assert_eq!(parse_items(&array, &LIMITS).expect("array").len(), 2);
+        let ndjson = format!("{}\n\n{}\n", valid(), valid());
+        assert_eq!(parse_items(ndjson.as_bytes(), &LIMITS).expect("ndjson").len(), 2);
+        let pretty = serde_json::to_string_pretty(&valid()).expect("json");
+        assert_eq!(parse_items(pretty.as_bytes(), &LIMITS).expect("pretty").len(), 1);
+    }
+
+    #[test]
+    fn refuses_bad_bodies() {
+        assert_eq!(parse_items(b"  ", &LIMITS), Err(BodyError::Empty));
+        assert!(matches!(parse_items(b"{\"a\":", &LIMITS), Err(BodyError::Malformed { .. })));
+        assert!(matches!(parse_items(&[0xff, 0xfe], &LIMITS), Err(BodyError::NotUtf8)));
+        let many = serde_json::to_vec(&json!([valid(), valid(), valid(), valid()])).expect("json");
+        assert_eq!(parse_items(&many, &LIMITS), Err(BodyError::TooManyItems { count: 4, max: 3 }));
+    }
+
+    #[test]
+    fn validates_fields_and_names_them() {
+        let item = validate_item(0, &valid(), &LIMITS, 0).expect("valid");
+        assert_eq!(item.created_at, 1_795_104_000 + 10 * 3600);
+        let cases = [
+            ("source", json!("tweet"), "invalid_value"),
+            ("text", json!("   "), "empty_value"),
+            ("text", json!("太长了".repeat(10)), "too_long"),
+            ("rating", json!(6), "out_of_range"),
+            ("rating", json!(2.5), "out_of_range"),
+            ("created_at", json!("yesterday"), "invalid_date"),
+            ("colour", json!("red"), "unknown_field"),
+        ];
+        for (field, value, code) in cases {
+            let mut item = valid();
+            item[field] = value;
+            let error = validate_item(4, &item, &LIMITS, 0).expect_err(field);
+            assert_eq!((error.field.as_str(), error.code, error.index), (field, code, 4));
+        }
+        let mut missing = valid();
+        missing.as_object_mut().expect("object").remove("text");
+        assert_eq!(validate_item(0, &missing, &LIMITS, 0).expect_err("missing").code, "missing_field");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(values) = parse_items(&body, &LIMITS) {
+                for (index, value) in values.iter().enumerate() {
+                    let _ = validate_item(index, value, &LIMITS, 0);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_json_items_never_panic(text in "\\PC{0,40}", rating in any::<i64>(), date in "\\PC{0,30}") {
+            let item = json!({"external_id": text.clone(), "source": "chat", "channel": text.clone(), "text": text, "rating": rating, "created_at": date});
+            let _ = validate_item(0, &item, &LIMITS, 0);
+        }
+    }
+}

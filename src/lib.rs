@@ -1,0 +1,16 @@
+//! Xinsheng (心声): a voice-of-customer engine for Chinese commerce.
+//!
+//! Pipeline: [`ingest`] (durable, idempotent) → [`nlp`] (normalise, detect,
+//! segment, clauses, tag, keywords) → [`store`] (system of record) and
+//! [`index`] (search, facets, aggregations) → [`boards`] and [`api`].
+
+pub mod api;
+pub mod app;
+pub mod boards;
+pub mod config;
+pub mod feedback;
+pub mod index;
+pub mod ingest;
+pub mod nlp;
+pub mod store;
+pub mod time;

@@ -1,0 +1,272 @@
+//! `xinsheng`: the service and its command-line tools.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use xinsheng::app::Core;
+use xinsheng::config::Settings;
+use xinsheng::index::search::{Filters, SearchRequest, SortOrder};
+use xinsheng::ingest::import::{self, Format, ImportOptions};
+use xinsheng::nlp::Analyser;
+
+#[derive(Parser)]
+#[command(name = "xinsheng", version, about = "心声 Xinsheng: voice-of-customer engine for Chinese commerce")]
+struct Cli {
+    /// Data directory (database, index, xinsheng.toml). Env: XINSHENG_DATA_DIR.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Address to listen on. Env: XINSHENG_LISTEN.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Load the demo data set (examples/demo_feedback.jsonl) at start.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Import a CSV export or a JSONL file into the database.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// Source for rows without one (review, refund, chat, call, survey).
+        #[arg(long, default_value = "review")]
+        source: String,
+        /// Channel for rows without one (tmall, jd, ...).
+        #[arg(long)]
+        channel: Option<String>,
+        /// CSV column mapping, e.g. --map text=评价内容 --map rating=评分.
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        mappings: Vec<String>,
+    },
+    /// Tag JSONL ({"id","text"} per line) from stdin or --input; no server or database needed.
+    Classify {
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+    /// Rebuild the search index from the database.
+    Reindex {
+        /// Re-analyse every item with the current lexicon/model first.
+        #[arg(long)]
+        reanalyse: bool,
+    },
+    /// Search the index from the command line.
+    Search {
+        query: Option<String>,
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        polarity: Option<String>,
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+fn progress_bar(length: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tantivy=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.data_dir.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        settings.data_dir = dir.clone();
+    }
+    match cli.command {
+        Command::Serve { listen, demo } => {
+            if let Some(listen) = listen {
+                settings.listen = listen;
+            }
+            settings.demo |= demo;
+            actix_web::rt::System::new().block_on(xinsheng::app::serve(settings))
+        }
+        Command::Classify { input } => classify(&settings, input),
+        Command::Import { file, format, source, channel, mappings } => {
+            let core = Core::open(settings.clone(), false)?;
+            let total_lines = std::fs::read(&file).map(|bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64).unwrap_or(0);
+            let bar = progress_bar(total_lines, "importing");
+            let options = ImportOptions {
+                format: format.map(|format| match format {
+                    FormatArg::Csv => Format::Csv,
+                    FormatArg::Jsonl => Format::Jsonl,
+                }),
+                source: Some(source),
+                channel: channel.or_else(|| Some("import".to_string())),
+                mappings,
+                batch_size: 1_000,
+                utc_offset_seconds: settings.utc_offset_seconds(),
+                limits: core.limits(),
+            };
+            let report = import::import_file(&core.store, &file, &options, |rows| bar.set_position(rows))?;
+            bar.finish_and_clear();
+            for (row, error) in &report.invalid {
+                eprintln!("row {row}: {} ({}): {}", error.field, error.code, error.message);
+            }
+            println!(
+                "{} rows read, {} stored, {} already stored, {} skipped as done earlier, {} invalid",
+                report.rows_read,
+                report.stored,
+                report.duplicates,
+                report.rows_skipped_as_done,
+                report.invalid.len()
+            );
+            drop(core);
+            analyse_pending_if_possible(settings)
+        }
+        Command::Reindex { reanalyse } => reindex(settings, reanalyse),
+        Command::Search { query, tag, polarity, source, limit } => {
+            let core = Core::open(settings, false)?;
+            let request = SearchRequest {
+                text: query,
+                filters: Filters { tag, polarity, source, ..Filters::default() },
+                sort: SortOrder::Relevance,
+                limit,
+                offset: 0,
+            };
+            let result = core.index.search(&request)?;
+            println!("{} hits", result.total);
+            for hit in result.hits {
+                let tags: Vec<String> = hit.tags.iter().map(|tag| format!("{}:{}", tag.tag, tag.polarity)).collect();
+                println!("#{} [{}] {} | {}", hit.id, tags.join(" "), hit.text.replace('\n', " / "), hit.sentiment);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// After an import, analyse and index right away when no service holds the
+/// index; otherwise the running service picks the items up within a second.
+fn analyse_pending_if_possible(settings: Settings) -> anyhow::Result<()> {
+    match Core::open(settings, true) {
+        Ok(core) => {
+            let pending = core.store.queue_counts()?.pending;
+            let bar = progress_bar(pending, "analysing");
+            let done = core.pipeline().drain(|count| bar.inc(count as u64))?;
+            bar.finish_and_clear();
+            println!("{done} items analysed and indexed");
+            Ok(())
+        }
+        Err(error) if error.downcast_ref::<xinsheng::index::IndexError>().is_some_and(|error| matches!(error, xinsheng::index::IndexError::Locked)) => {
+            println!("the running service will analyse and index the imported items");
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn reindex(settings: Settings, reanalyse: bool) -> anyhow::Result<()> {
+    let core = Core::open(settings, true).context("reindex needs the index to itself: stop `xinsheng serve` first")?;
+    let counts = core.store.queue_counts()?;
+    let total = counts.pending + counts.indexed;
+    core.index.clear()?;
+    if reanalyse {
+        core.store.requeue_all()?;
+        let bar = progress_bar(total, "re-analysing");
+        let done = core.pipeline().drain(|count| bar.inc(count as u64))?;
+        bar.finish_and_clear();
+        println!("{done} items re-analysed with {} and indexed", core.analyser.version());
+        return Ok(());
+    }
+    // Stored analyses are re-used; items never analysed go through the pipeline.
+    let bar = progress_bar(total, "reindexing");
+    let mut last_id = 0;
+    let mut reindexed = 0u64;
+    loop {
+        let page = core.store.page_after(last_id, 2_000)?;
+        let Some(last) = page.last() else { break };
+        last_id = last.id;
+        let pairs: Vec<_> = page.iter().filter_map(|item| item.analysis.as_ref().map(|analysis| (item, analysis))).collect();
+        core.index.add(&pairs)?;
+        reindexed += pairs.len() as u64;
+        bar.inc(page.len() as u64);
+    }
+    core.index.commit()?;
+    let analysed = core.pipeline().drain(|count| bar.inc(count as u64))?;
+    bar.finish_and_clear();
+    println!("{reindexed} items reindexed, {analysed} analysed for the first time");
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct ClassifyLine {
+    id: serde_json::Value,
+    text: String,
+}
+
+fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
+    let analyser = Analyser::load(&settings.lexicon_dir)?;
+    let reader: Box<dyn BufRead> = match &input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut batch: Vec<ClassifyLine> = Vec::new();
+    let flush = |batch: &mut Vec<ClassifyLine>, out: &mut dyn Write| -> anyhow::Result<()> {
+        let inputs: Vec<_> = batch.iter().map(|line| xinsheng::nlp::AnalysisInput { text: &line.text, rating: None }).collect();
+        for (line, analysis) in batch.iter().zip(analyser.analyse_batch(&inputs)) {
+            let record = serde_json::json!({
+                "id": line.id,
+                "tags": analysis.tags.iter().map(|tag| serde_json::json!({
+                    "tag": tag.tag, "polarity": tag.polarity, "score": tag.score, "evidence": tag.evidence,
+                })).collect::<Vec<_>>(),
+                "sentiment": analysis.sentiment,
+                "keywords": analysis.keywords,
+                "analyser_version": analysis.analyser_version,
+            });
+            serde_json::to_writer(&mut *out, &record)?;
+            out.write_all(b"\n")?;
+        }
+        batch.clear();
+        Ok(())
+    };
+    for (number, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ClassifyLine>(&line) {
+            Ok(parsed) => batch.push(parsed),
+            Err(error) => eprintln!("line {}: skipped: {error}", number + 1),
+        }
+        if batch.len() >= 4_096 {
+            flush(&mut batch, &mut out)?;
+        }
+    }
+    flush(&mut batch, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
