@@ -30,18 +30,30 @@ impl Core {
     pub fn open(settings: Settings, writable: bool) -> anyhow::Result<Core> {
         let store = Arc::new(Store::open(&settings.data_dir, settings.full_durability)?);
         let analyser = Arc::new(Analyser::load(&settings.lexicon_dir)?);
-        let (index, opened) = FeedbackIndex::open(&settings.index_dir(), analyser.segmenter(), writable)?;
+        let (index, opened) =
+            FeedbackIndex::open(&settings.index_dir(), analyser.segmenter(), writable)?;
         if opened == Opened::Fresh {
             let requeued = store.requeue_all()?;
             if requeued > 0 {
-                tracing::warn!(requeued, "index was empty or rebuilt; every stored item is queued for indexing");
+                tracing::warn!(
+                    requeued,
+                    "index was empty or rebuilt; every stored item is queued for indexing"
+                );
             }
         }
-        Ok(Core { settings, store, analyser, index: Arc::new(index) })
+        Ok(Core {
+            settings,
+            store,
+            analyser,
+            index: Arc::new(index),
+        })
     }
 
     pub fn limits(&self) -> Limits {
-        Limits { max_items: self.settings.max_batch_items, max_text_chars: self.settings.max_text_chars }
+        Limits {
+            max_items: self.settings.max_batch_items,
+            max_text_chars: self.settings.max_text_chars,
+        }
     }
 
     pub fn pipeline(&self) -> Pipeline {
@@ -58,24 +70,47 @@ impl Core {
 /// Loads the demo file through the normal ingest path. Dates are shifted by
 /// whole days so the newest demo item falls on yesterday: boards for "the
 /// last 30 days" show the demo whatever day it is. Idempotent.
-pub fn load_demo(ingestor: &Ingestor, demo_file: &Path, utc_offset_seconds: i64) -> anyhow::Result<usize> {
-    let text = std::fs::read_to_string(demo_file)
-        .map_err(|error| anyhow::anyhow!("cannot read demo file {}: {error}", demo_file.display()))?;
+pub fn load_demo(
+    ingestor: &Ingestor,
+    demo_file: &Path,
+    utc_offset_seconds: i64,
+) -> anyhow::Result<usize> {
+    let text = std::fs::read_to_string(demo_file).map_err(|error| {
+        anyhow::anyhow!("cannot read demo file {}: {error}", demo_file.display())
+    })?;
     let mut items: Vec<serde_json::Value> = Vec::new();
-    for (number, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
-        items.push(serde_json::from_str(line).map_err(|error| anyhow::anyhow!("{}:{}: {error}", demo_file.display(), number + 1))?);
+    for (number, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+    {
+        items.push(
+            serde_json::from_str(line).map_err(|error| {
+                anyhow::anyhow!("{}:{}: {error}", demo_file.display(), number + 1)
+            })?,
+        );
     }
     let newest = items
         .iter()
-        .filter_map(|item| item["created_at"].as_str().and_then(crate::time::parse_rfc3339))
+        .filter_map(|item| {
+            item["created_at"]
+                .as_str()
+                .and_then(crate::time::parse_rfc3339)
+        })
         .max()
         .unwrap_or_else(crate::time::now_unix);
     let day = crate::time::SECONDS_PER_DAY;
     let yesterday = crate::time::local_day_start(crate::time::now_unix(), utc_offset_seconds) - day;
     let shift = yesterday - crate::time::local_day_start(newest, utc_offset_seconds);
     for item in &mut items {
-        if let Some(created_at) = item["created_at"].as_str().and_then(crate::time::parse_rfc3339) {
-            item["created_at"] = serde_json::json!(crate::time::format_rfc3339(created_at + shift, utc_offset_seconds));
+        if let Some(created_at) = item["created_at"]
+            .as_str()
+            .and_then(crate::time::parse_rfc3339)
+        {
+            item["created_at"] = serde_json::json!(crate::time::format_rfc3339(
+                created_at + shift,
+                utc_offset_seconds
+            ));
         }
     }
     let body = serde_json::to_vec(&items)?;
@@ -87,9 +122,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen.clone();
     let core = tokio::task::spawn_blocking(move || Core::open(settings, true)).await??;
     let wakeup = Arc::new(Wakeup::default());
-    let ingestor = Arc::new(Ingestor::new(core.store.clone(), wakeup.clone(), core.limits()));
+    let ingestor = Arc::new(Ingestor::new(
+        core.store.clone(),
+        wakeup.clone(),
+        core.limits(),
+    ));
     if core.settings.demo {
-        let added = load_demo(&ingestor, &core.settings.demo_file, core.settings.utc_offset_seconds())?;
+        let added = load_demo(
+            &ingestor,
+            &core.settings.demo_file,
+            core.settings.utc_offset_seconds(),
+        )?;
         tracing::info!(added, file = %core.settings.demo_file.display(), "demo data loaded");
     }
 
@@ -98,7 +141,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let worker = {
         let wakeup = wakeup.clone();
         let shutdown = shutdown.clone();
-        std::thread::Builder::new().name("analysis-worker".into()).spawn(move || pipeline.run(&wakeup, &shutdown))?
+        std::thread::Builder::new()
+            .name("analysis-worker".into())
+            .spawn(move || pipeline.run(&wakeup, &shutdown))?
     };
 
     let state = web::Data::new(AppState {

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("environment variable {name}: {message}")]
@@ -78,11 +81,19 @@ impl Settings {
             settings.data_dir = dir.to_path_buf();
         }
         let explicit = std::env::var_os("XINSHENG_CONFIG").map(PathBuf::from);
-        let file = explicit.clone().unwrap_or_else(|| settings.data_dir.join("xinsheng.toml"));
+        let file = explicit
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("xinsheng.toml"));
         if file.exists() || explicit.is_some() {
-            let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io { path: file.clone(), source })?;
-            let from_file: Settings = toml::from_str(&text)
-                .map_err(|error| ConfigError::Syntax { path: file.clone(), message: error.to_string() })?;
+            let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let from_file: Settings =
+                toml::from_str(&text).map_err(|error| ConfigError::Syntax {
+                    path: file.clone(),
+                    message: error.to_string(),
+                })?;
             let hinted_dir = settings.data_dir.clone();
             settings = from_file;
             if data_dir_hint.is_some() {
@@ -98,7 +109,13 @@ impl Settings {
         where
             T::Err: std::fmt::Display,
         {
-            value.trim().parse().map_err(|error: T::Err| ConfigError::Env { name: name.to_string(), message: error.to_string() })
+            value
+                .trim()
+                .parse()
+                .map_err(|error: T::Err| ConfigError::Env {
+                    name: name.to_string(),
+                    message: error.to_string(),
+                })
         }
         macro_rules! layer {
             ($name:literal, $field:ident, path) => {

@@ -19,7 +19,13 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 5] = [Source::Review, Source::Refund, Source::Chat, Source::Call, Source::Survey];
+    pub const ALL: [Source; 5] = [
+        Source::Review,
+        Source::Refund,
+        Source::Chat,
+        Source::Call,
+        Source::Survey,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,7 +38,9 @@ impl Source {
     }
 
     pub fn parse(value: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|source| source.as_str() == value)
+        Source::ALL
+            .into_iter()
+            .find(|source| source.as_str() == value)
     }
 }
 
@@ -56,7 +64,9 @@ impl Polarity {
     }
 
     pub fn parse(value: &str) -> Option<Polarity> {
-        Polarity::ALL.into_iter().find(|polarity| polarity.as_str() == value)
+        Polarity::ALL
+            .into_iter()
+            .find(|polarity| polarity.as_str() == value)
     }
 
     pub fn flipped(self) -> Polarity {

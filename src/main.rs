@@ -14,7 +14,11 @@ use xinsheng::ingest::import::{self, Format, ImportOptions};
 use xinsheng::nlp::Analyser;
 
 #[derive(Parser)]
-#[command(name = "xinsheng", version, about = "心声 Xinsheng: voice-of-customer engine for Chinese commerce")]
+#[command(
+    name = "xinsheng",
+    version,
+    about = "心声 Xinsheng: voice-of-customer engine for Chinese commerce"
+)]
 struct Cli {
     /// Data directory (database, index, xinsheng.toml). Env: XINSHENG_DATA_DIR.
     #[arg(long, global = true)]
@@ -94,7 +98,8 @@ fn progress_bar(length: u64, what: &str) -> ProgressBar {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tantivy=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tantivy=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -112,9 +117,17 @@ fn main() -> anyhow::Result<()> {
             actix_web::rt::System::new().block_on(xinsheng::app::serve(settings))
         }
         Command::Classify { input } => classify(&settings, input),
-        Command::Import { file, format, source, channel, mappings } => {
+        Command::Import {
+            file,
+            format,
+            source,
+            channel,
+            mappings,
+        } => {
             let core = Core::open(settings.clone(), false)?;
-            let total_lines = std::fs::read(&file).map(|bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64).unwrap_or(0);
+            let total_lines = std::fs::read(&file)
+                .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64)
+                .unwrap_or(0);
             let bar = progress_bar(total_lines, "importing");
             let options = ImportOptions {
                 format: format.map(|format| match format {
@@ -128,10 +141,14 @@ fn main() -> anyhow::Result<()> {
                 utc_offset_seconds: settings.utc_offset_seconds(),
                 limits: core.limits(),
             };
-            let report = import::import_file(&core.store, &file, &options, |rows| bar.set_position(rows))?;
+            let report =
+                import::import_file(&core.store, &file, &options, |rows| bar.set_position(rows))?;
             bar.finish_and_clear();
             for (row, error) in &report.invalid {
-                eprintln!("row {row}: {} ({}): {}", error.field, error.code, error.message);
+                eprintln!(
+                    "row {row}: {} ({}): {}",
+                    error.field, error.code, error.message
+                );
             }
             println!(
                 "{} rows read, {} stored, {} already stored, {} skipped as done earlier, {} invalid",
@@ -145,11 +162,22 @@ fn main() -> anyhow::Result<()> {
             analyse_pending_if_possible(settings)
         }
         Command::Reindex { reanalyse } => reindex(settings, reanalyse),
-        Command::Search { query, tag, polarity, source, limit } => {
+        Command::Search {
+            query,
+            tag,
+            polarity,
+            source,
+            limit,
+        } => {
             let core = Core::open(settings, false)?;
             let request = SearchRequest {
                 text: query,
-                filters: Filters { tag, polarity, source, ..Filters::default() },
+                filters: Filters {
+                    tag,
+                    polarity,
+                    source,
+                    ..Filters::default()
+                },
                 sort: SortOrder::Relevance,
                 limit,
                 offset: 0,
@@ -157,8 +185,18 @@ fn main() -> anyhow::Result<()> {
             let result = core.index.search(&request)?;
             println!("{} hits", result.total);
             for hit in result.hits {
-                let tags: Vec<String> = hit.tags.iter().map(|tag| format!("{}:{}", tag.tag, tag.polarity)).collect();
-                println!("#{} [{}] {} | {}", hit.id, tags.join(" "), hit.text.replace('\n', " / "), hit.sentiment);
+                let tags: Vec<String> = hit
+                    .tags
+                    .iter()
+                    .map(|tag| format!("{}:{}", tag.tag, tag.polarity))
+                    .collect();
+                println!(
+                    "#{} [{}] {} | {}",
+                    hit.id,
+                    tags.join(" "),
+                    hit.text.replace('\n', " / "),
+                    hit.sentiment
+                );
             }
             Ok(())
         }
@@ -177,7 +215,11 @@ fn analyse_pending_if_possible(settings: Settings) -> anyhow::Result<()> {
             println!("{done} items analysed and indexed");
             Ok(())
         }
-        Err(error) if error.downcast_ref::<xinsheng::index::IndexError>().is_some_and(|error| matches!(error, xinsheng::index::IndexError::Locked)) => {
+        Err(error)
+            if error
+                .downcast_ref::<xinsheng::index::IndexError>()
+                .is_some_and(|error| matches!(error, xinsheng::index::IndexError::Locked)) =>
+        {
             println!("the running service will analyse and index the imported items");
             Ok(())
         }
@@ -186,7 +228,8 @@ fn analyse_pending_if_possible(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn reindex(settings: Settings, reanalyse: bool) -> anyhow::Result<()> {
-    let core = Core::open(settings, true).context("reindex needs the index to itself: stop `xinsheng serve` first")?;
+    let core = Core::open(settings, true)
+        .context("reindex needs the index to itself: stop `xinsheng serve` first")?;
     let counts = core.store.queue_counts()?;
     let total = counts.pending + counts.indexed;
     core.index.clear()?;
@@ -195,7 +238,10 @@ fn reindex(settings: Settings, reanalyse: bool) -> anyhow::Result<()> {
         let bar = progress_bar(total, "re-analysing");
         let done = core.pipeline().drain(|count| bar.inc(count as u64))?;
         bar.finish_and_clear();
-        println!("{done} items re-analysed with {} and indexed", core.analyser.version());
+        println!(
+            "{done} items re-analysed with {} and indexed",
+            core.analyser.version()
+        );
         return Ok(());
     }
     // Stored analyses are re-used; items never analysed go through the pipeline.
@@ -206,7 +252,10 @@ fn reindex(settings: Settings, reanalyse: bool) -> anyhow::Result<()> {
         let page = core.store.page_after(last_id, 2_000)?;
         let Some(last) = page.last() else { break };
         last_id = last.id;
-        let pairs: Vec<_> = page.iter().filter_map(|item| item.analysis.as_ref().map(|analysis| (item, analysis))).collect();
+        let pairs: Vec<_> = page
+            .iter()
+            .filter_map(|item| item.analysis.as_ref().map(|analysis| (item, analysis)))
+            .collect();
         core.index.add(&pairs)?;
         reindexed += pairs.len() as u64;
         bar.inc(page.len() as u64);
@@ -236,7 +285,13 @@ fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut batch: Vec<ClassifyLine> = Vec::new();
     let flush = |batch: &mut Vec<ClassifyLine>, out: &mut dyn Write| -> anyhow::Result<()> {
-        let inputs: Vec<_> = batch.iter().map(|line| xinsheng::nlp::AnalysisInput { text: &line.text, rating: None }).collect();
+        let inputs: Vec<_> = batch
+            .iter()
+            .map(|line| xinsheng::nlp::AnalysisInput {
+                text: &line.text,
+                rating: None,
+            })
+            .collect();
         for (line, analysis) in batch.iter().zip(analyser.analyse_batch(&inputs)) {
             let record = serde_json::json!({
                 "id": line.id,

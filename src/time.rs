@@ -12,7 +12,9 @@ pub fn now_unix() -> i64 {
 }
 
 pub fn parse_rfc3339(value: &str) -> Option<i64> {
-    OffsetDateTime::parse(value.trim(), &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
+    OffsetDateTime::parse(value.trim(), &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
 }
 
 /// Accepts RFC 3339 or a plain date (`2026-11-20`, start of that day in the
@@ -21,7 +23,11 @@ pub fn parse_instant(value: &str, utc_offset_seconds: i64) -> Option<i64> {
     if let Some(instant) = parse_rfc3339(value) {
         return Some(instant);
     }
-    let date = time::Date::parse(value.trim(), time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let date = time::Date::parse(
+        value.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
     Some(date.midnight().assume_utc().unix_timestamp() - utc_offset_seconds)
 }
 
@@ -33,8 +39,12 @@ pub fn parse_local_datetime(value: &str, utc_offset_seconds: i64) -> Option<i64>
     }
     let value = value.trim().replace('/', "-");
     let formats = [
-        time::macros::format_description!("[year]-[month padding:none]-[day padding:none] [hour padding:none]:[minute]:[second]"),
-        time::macros::format_description!("[year]-[month padding:none]-[day padding:none] [hour padding:none]:[minute]"),
+        time::macros::format_description!(
+            "[year]-[month padding:none]-[day padding:none] [hour padding:none]:[minute]:[second]"
+        ),
+        time::macros::format_description!(
+            "[year]-[month padding:none]-[day padding:none] [hour padding:none]:[minute]"
+        ),
     ];
     for format in formats {
         if let Ok(local) = time::PrimitiveDateTime::parse(&value, &format) {
@@ -45,7 +55,8 @@ pub fn parse_local_datetime(value: &str, utc_offset_seconds: i64) -> Option<i64>
 }
 
 pub fn format_rfc3339(unix_seconds: i64, utc_offset_seconds: i64) -> String {
-    let offset = time::UtcOffset::from_whole_seconds(utc_offset_seconds as i32).unwrap_or(time::UtcOffset::UTC);
+    let offset = time::UtcOffset::from_whole_seconds(utc_offset_seconds as i32)
+        .unwrap_or(time::UtcOffset::UTC);
     OffsetDateTime::from_unix_timestamp(unix_seconds)
         .map(|instant| instant.to_offset(offset))
         .ok()
@@ -67,7 +78,10 @@ mod tests {
 
     #[test]
     fn parses_rfc3339_and_dates() {
-        assert_eq!(parse_rfc3339("2026-11-20T08:00:00+08:00"), Some(1_795_132_800));
+        assert_eq!(
+            parse_rfc3339("2026-11-20T08:00:00+08:00"),
+            Some(1_795_132_800)
+        );
         assert_eq!(parse_instant("2026-11-20", CST), Some(1_795_104_000));
         assert_eq!(parse_instant("yesterday", CST), None);
     }
@@ -75,6 +89,9 @@ mod tests {
     #[test]
     fn day_starts_follow_the_local_offset() {
         let instant = parse_rfc3339("2026-11-20T01:30:00+08:00").expect("valid");
-        assert_eq!(format_rfc3339(local_day_start(instant, CST), CST), "2026-11-20T00:00:00+08:00");
+        assert_eq!(
+            format_rfc3339(local_day_start(instant, CST), CST),
+            "2026-11-20T00:00:00+08:00"
+        );
     }
 }

@@ -21,18 +21,27 @@ pub struct BoardParams {
     category: Option<String>,
 }
 
-pub async fn issues(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn issues(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let board_params: BoardParams = params::parse_query(request.query_string())?;
     let offset = state.settings.utc_offset_seconds();
     let query = BoardQuery {
         from: params::instant("from", board_params.from, offset)?,
         to: params::instant("to", board_params.to, offset)?,
-        interval: match params::one_of("interval", board_params.interval, &["day", "week"])?.as_deref() {
+        interval: match params::one_of("interval", board_params.interval, &["day", "week"])?
+            .as_deref()
+        {
             Some("week") => Interval::Week,
             _ => Interval::Day,
         },
         filters: Filters {
-            source: params::one_of("source", board_params.source, &["review", "refund", "chat", "call", "survey"])?,
+            source: params::one_of(
+                "source",
+                board_params.source,
+                &["review", "refund", "chat", "call", "survey"],
+            )?,
             channel: non_empty(board_params.channel),
             sku: non_empty(board_params.sku),
             category: non_empty(board_params.category),
@@ -49,6 +58,13 @@ pub async fn issues(state: web::Data<AppState>, request: HttpRequest) -> Result<
         boards.issue_board(&query, crate::time::now_unix())
     })
     .await
-    .map_err(|error| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))??;
+    .map_err(|error| {
+        ApiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+            None,
+        )
+    })??;
     Ok(HttpResponse::Ok().json(board))
 }

@@ -28,12 +28,30 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, field: Option<&str>) -> ApiError {
-        ApiError { status, body: ErrorBody { code, message: message.into(), field: field.map(str::to_string) }, items: None }
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<&str>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                field: field.map(str::to_string),
+            },
+            items: None,
+        }
     }
 
     pub fn bad_parameter(field: &str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message, Some(field))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            message,
+            Some(field),
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
@@ -63,16 +81,26 @@ impl ResponseError for ApiError {
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "internal error");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the service log", None)
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; see the service log",
+        None,
+    )
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
-            StoreError::Busy => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the database is busy; retry shortly", None)
+            StoreError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the database is busy; retry shortly",
+                None,
+            ),
+            StoreError::Sqlite(_) | StoreError::Corrupt { .. } | StoreError::DataDir { .. } => {
+                internal(error)
             }
-            StoreError::Sqlite(_) | StoreError::Corrupt { .. } | StoreError::DataDir { .. } => internal(error),
         }
     }
 }
@@ -81,9 +109,10 @@ impl From<IndexError> for ApiError {
     fn from(error: IndexError) -> ApiError {
         match error {
             IndexError::InvalidQuery { field, message } => ApiError::bad_parameter(field, message),
-            IndexError::Tantivy(_) | IndexError::Locked | IndexError::Directory { .. } | IndexError::ReadOnly => {
-                internal(error)
-            }
+            IndexError::Tantivy(_)
+            | IndexError::Locked
+            | IndexError::Directory { .. }
+            | IndexError::ReadOnly => internal(error),
         }
     }
 }
@@ -107,19 +136,42 @@ impl From<IngestError> for ApiError {
                     BodyError::TooManyItems { .. } => "too_many_items",
                     BodyError::NotUtf8 => "invalid_encoding",
                 };
-                ApiError::new(StatusCode::BAD_REQUEST, code, body_error.to_string(), Some("body"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    code,
+                    body_error.to_string(),
+                    Some("body"),
+                )
             }
             IngestError::InvalidItems { errors, total } => {
                 let first = errors.first();
                 let field = first.map(|error| {
-                    if total > 1 { format!("items[{}].{}", error.index, error.field) } else { error.field.clone() }
+                    if total > 1 {
+                        format!("items[{}].{}", error.index, error.field)
+                    } else {
+                        error.field.clone()
+                    }
                 });
                 let message = match first {
-                    Some(first) if errors.len() == 1 => format!("{}; nothing was stored", first.message),
-                    _ => format!("{} of {total} items are invalid; nothing was stored", errors.len()),
+                    Some(first) if errors.len() == 1 => {
+                        format!("{}; nothing was stored", first.message)
+                    }
+                    _ => format!(
+                        "{} of {total} items are invalid; nothing was stored",
+                        errors.len()
+                    ),
                 };
-                let code = if errors.len() == 1 { first.map_or("invalid_item", |error| error.code) } else { "invalid_items" };
-                let mut api_error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message, field.as_deref());
+                let code = if errors.len() == 1 {
+                    first.map_or("invalid_item", |error| error.code)
+                } else {
+                    "invalid_items"
+                };
+                let mut api_error = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    code,
+                    message,
+                    field.as_deref(),
+                );
                 api_error.items = Some(errors);
                 api_error
             }

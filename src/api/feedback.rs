@@ -8,16 +8,28 @@ use serde_json::json;
 use super::error::ApiError;
 use super::AppState;
 
-pub async fn ingest(state: web::Data<AppState>, mut payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn ingest(
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let limit = state.settings.max_body_bytes;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string(), Some("body")))?;
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                error.to_string(),
+                Some("body"),
+            )
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("request body is larger than {limit} bytes; split it into several requests"),
+                format!(
+                    "request body is larger than {limit} bytes; split it into several requests"
+                ),
                 Some("body"),
             ));
         }
@@ -26,7 +38,14 @@ pub async fn ingest(state: web::Data<AppState>, mut payload: web::Payload) -> Re
     let ingestor = state.ingestor.clone();
     let inserted = web::block(move || ingestor.ingest_body(&body))
         .await
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))??;
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+                None,
+            )
+        })??;
     let duplicates = inserted.iter().filter(|item| item.duplicate).count();
     Ok(HttpResponse::Accepted().json(json!({
         "accepted": inserted.len() - duplicates,
@@ -35,20 +54,34 @@ pub async fn ingest(state: web::Data<AppState>, mut payload: web::Payload) -> Re
     })))
 }
 
-pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id: i64 = path
         .into_inner()
         .parse()
         .map_err(|_| ApiError::bad_parameter("id", "id must be a positive integer"))?;
     let store = state.store.clone();
-    let item = web::block(move || store.get(id))
-        .await
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))??;
+    let item = web::block(move || store.get(id)).await.map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+            None,
+        )
+    })??;
     match item {
         Some(item) => {
             let offset = state.settings.utc_offset_seconds();
-            let mut body = serde_json::to_value(&item)
-                .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))?;
+            let mut body = serde_json::to_value(&item).map_err(|error| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    error.to_string(),
+                    None,
+                )
+            })?;
             body["created_at"] = json!(crate::time::format_rfc3339(item.item.created_at, offset));
             body["received_at"] = json!(crate::time::format_rfc3339(item.received_at, offset));
             Ok(HttpResponse::Ok().json(body))

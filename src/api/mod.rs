@@ -37,14 +37,23 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/boards/issues", web::get().to(boards::issues))
                 .route("/tags", web::get().to(tags)),
         )
-        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found("no such endpoint")) }));
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
+        }));
 }
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let queue = web::block(move || store.queue_counts())
         .await
-        .map_err(|error| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))??;
+        .map_err(|error| {
+            ApiError::new(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+                None,
+            )
+        })??;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "analyser_version": state.analyser.version(),

@@ -11,42 +11,86 @@ pub fn parse_query<T: DeserializeOwned>(query_string: &str) -> Result<T, ApiErro
         let message = error.to_string();
         // serde names the offending key between backticks: "unknown field `x`, expected ...".
         let field = message.split('`').nth(1).unwrap_or("query").to_string();
-        let code = if message.starts_with("unknown field") { "unknown_parameter" } else { "invalid_parameter" };
-        ApiError::new(actix_web::http::StatusCode::BAD_REQUEST, code, message, Some(&field))
+        let code = if message.starts_with("unknown field") {
+            "unknown_parameter"
+        } else {
+            "invalid_parameter"
+        };
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            code,
+            message,
+            Some(&field),
+        )
     })
 }
 
 /// Empty values (`channel=`) mean "no filter", as HTML forms send them.
 pub fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty())
+    value
+        .map(|value| value.trim().to_string())
+        .filter(|value| !value.is_empty())
 }
 
-pub fn number<T: std::str::FromStr>(field: &str, value: Option<String>, min: T, max: T) -> Result<Option<T>, ApiError>
+pub fn number<T: std::str::FromStr>(
+    field: &str,
+    value: Option<String>,
+    min: T,
+    max: T,
+) -> Result<Option<T>, ApiError>
 where
     T: PartialOrd + std::fmt::Display + Copy,
 {
-    let Some(value) = non_empty(value) else { return Ok(None) };
-    let parsed: T = value
-        .parse()
-        .map_err(|_| ApiError::bad_parameter(field, format!("{field} must be a number from {min} to {max}")))?;
+    let Some(value) = non_empty(value) else {
+        return Ok(None);
+    };
+    let parsed: T = value.parse().map_err(|_| {
+        ApiError::bad_parameter(
+            field,
+            format!("{field} must be a number from {min} to {max}"),
+        )
+    })?;
     if parsed < min || parsed > max {
-        return Err(ApiError::bad_parameter(field, format!("{field} must be a number from {min} to {max}")));
+        return Err(ApiError::bad_parameter(
+            field,
+            format!("{field} must be a number from {min} to {max}"),
+        ));
     }
     Ok(Some(parsed))
 }
 
-pub fn instant(field: &str, value: Option<String>, utc_offset_seconds: i64) -> Result<Option<i64>, ApiError> {
-    let Some(value) = non_empty(value) else { return Ok(None) };
+pub fn instant(
+    field: &str,
+    value: Option<String>,
+    utc_offset_seconds: i64,
+) -> Result<Option<i64>, ApiError> {
+    let Some(value) = non_empty(value) else {
+        return Ok(None);
+    };
     crate::time::parse_instant(&value, utc_offset_seconds)
         .map(Some)
-        .ok_or_else(|| ApiError::bad_parameter(field, format!("{field} `{value}` is not an RFC 3339 date-time or a YYYY-MM-DD date")))
+        .ok_or_else(|| {
+            ApiError::bad_parameter(
+                field,
+                format!("{field} `{value}` is not an RFC 3339 date-time or a YYYY-MM-DD date"),
+            )
+        })
 }
 
-pub fn one_of(field: &str, value: Option<String>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
-    let Some(value) = non_empty(value) else { return Ok(None) };
+pub fn one_of(
+    field: &str,
+    value: Option<String>,
+    allowed: &[&str],
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = non_empty(value) else {
+        return Ok(None);
+    };
     if allowed.contains(&value.as_str()) {
         Ok(Some(value))
     } else {
-        Err(ApiError::bad_parameter(field, format!("{field} must be one of {}", allowed.join(", "))))
+        Err(ApiError::bad_parameter(
+            field,
+            format!("{field} must be one of {}", allowed.join(", ")),
+        ))
     }
 }

@@ -32,13 +32,29 @@ pub struct SearchParams {
     offset: Option<String>,
 }
 
-fn filters(params: SearchParams, offset_seconds: i64) -> Result<(Option<String>, Filters, Option<String>, Option<String>, Option<String>), ApiError> {
+fn filters(
+    params: SearchParams,
+    offset_seconds: i64,
+) -> Result<
+    (
+        Option<String>,
+        Filters,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
+    ApiError,
+> {
     let filters = Filters {
         tag: non_empty(params.tag),
         library: non_empty(params.library),
         polarity: params::one_of("polarity", params.polarity, &["pos", "neg", "neu"])?,
         sentiment: params::one_of("sentiment", params.sentiment, &["pos", "neg", "neu"])?,
-        source: params::one_of("source", params.source, &["review", "refund", "chat", "call", "survey"])?,
+        source: params::one_of(
+            "source",
+            params.source,
+            &["review", "refund", "chat", "call", "survey"],
+        )?,
         channel: non_empty(params.channel),
         sku: non_empty(params.sku),
         category: non_empty(params.category),
@@ -46,12 +62,22 @@ fn filters(params: SearchParams, offset_seconds: i64) -> Result<(Option<String>,
         from: params::instant("from", params.from, offset_seconds)?,
         to: params::instant("to", params.to, offset_seconds)?,
     };
-    Ok((non_empty(params.q), filters, params.sort, params.limit, params.offset))
+    Ok((
+        non_empty(params.q),
+        filters,
+        params.sort,
+        params.limit,
+        params.offset,
+    ))
 }
 
-pub async fn search(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn search(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let search_params: SearchParams = params::parse_query(request.query_string())?;
-    let (text, filters, sort, limit, offset) = filters(search_params, state.settings.utc_offset_seconds())?;
+    let (text, filters, sort, limit, offset) =
+        filters(search_params, state.settings.utc_offset_seconds())?;
     let sort = match params::one_of("sort", sort, &["relevance", "newest"])?.as_deref() {
         Some("newest") => SortOrder::Newest,
         _ => SortOrder::Relevance,
@@ -66,14 +92,28 @@ pub async fn search(state: web::Data<AppState>, request: HttpRequest) -> Result<
     let index = state.index.clone();
     let result = web::block(move || index.search(&search_request))
         .await
-        .map_err(|error| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))??;
+        .map_err(|error| {
+            ApiError::new(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+                None,
+            )
+        })??;
     let offset_seconds = state.settings.utc_offset_seconds();
-    let mut body = serde_json::to_value(&result)
-        .map_err(|error| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string(), None))?;
+    let mut body = serde_json::to_value(&result).map_err(|error| {
+        ApiError::new(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+            None,
+        )
+    })?;
     if let Some(hits) = body["hits"].as_array_mut() {
         for hit in hits {
             if let Some(created_at) = hit["created_at"].as_i64() {
-                hit["created_at"] = serde_json::json!(crate::time::format_rfc3339(created_at, offset_seconds));
+                hit["created_at"] =
+                    serde_json::json!(crate::time::format_rfc3339(created_at, offset_seconds));
             }
         }
     }

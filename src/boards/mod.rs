@@ -28,7 +28,10 @@ pub enum BoardError {
     #[error(transparent)]
     Index(#[from] IndexError),
     #[error("{message}")]
-    InvalidPeriod { field: &'static str, message: String },
+    InvalidPeriod {
+        field: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -70,7 +73,12 @@ impl PolarityCounts {
         let pos = lookup(&format!("{key}:pos"));
         let neg = lookup(&format!("{key}:neg"));
         let neu = lookup(&format!("{key}:neu"));
-        PolarityCounts { pos, neg, neu, total: pos + neg + neu }
+        PolarityCounts {
+            pos,
+            neg,
+            neu,
+            total: pos + neg + neu,
+        }
     }
 }
 
@@ -131,10 +139,17 @@ pub struct Boards<'a> {
 impl Boards<'_> {
     pub fn issue_board(&self, query: &BoardQuery, now: i64) -> Result<IssueBoard, BoardError> {
         let offset = self.utc_offset_seconds;
-        let to = query.to.unwrap_or_else(|| local_day_start(now, offset) + SECONDS_PER_DAY);
-        let from = query.from.unwrap_or(to - DEFAULT_PERIOD_DAYS * SECONDS_PER_DAY);
+        let to = query
+            .to
+            .unwrap_or_else(|| local_day_start(now, offset) + SECONDS_PER_DAY);
+        let from = query
+            .from
+            .unwrap_or(to - DEFAULT_PERIOD_DAYS * SECONDS_PER_DAY);
         if from >= to {
-            return Err(BoardError::InvalidPeriod { field: "from", message: "from must be before to".into() });
+            return Err(BoardError::InvalidPeriod {
+                field: "from",
+                message: "from must be before to".into(),
+            });
         }
         let length = to - from;
         if length / query.interval.seconds() > MAX_BUCKETS {
@@ -150,8 +165,11 @@ impl Boards<'_> {
             .iter()
             .filter(|tag| tag.counts.neg > 0)
             .map(|tag| {
-                let previous_neg =
-                    previous.tags.iter().find(|earlier| earlier.tag == tag.tag).map_or(0, |earlier| earlier.counts.neg);
+                let previous_neg = previous
+                    .tags
+                    .iter()
+                    .find(|earlier| earlier.tag == tag.tag)
+                    .map_or(0, |earlier| earlier.counts.neg);
                 TopNegativeTag {
                     tag: tag.tag.clone(),
                     name: tag.name.clone(),
@@ -163,7 +181,12 @@ impl Boards<'_> {
             .collect();
         top_negative_tags.sort_by(|a, b| b.neg.cmp(&a.neg).then_with(|| a.tag.cmp(&b.tag)));
         top_negative_tags.truncate(TOP_NEGATIVE_TAGS);
-        Ok(IssueBoard { current, interval: query.interval, top_negative_tags, previous })
+        Ok(IssueBoard {
+            current,
+            interval: query.interval,
+            top_negative_tags,
+            previous,
+        })
     }
 
     fn period(&self, query: &BoardQuery, from: i64, to: i64) -> Result<PeriodStats, BoardError> {
@@ -188,20 +211,42 @@ impl Boards<'_> {
         };
         let stats = self.index.stats(
             &filters,
-            vec![schema::SENTIMENT, schema::TAG_POLARITY, schema::LIBRARY_POLARITY, schema::LIBRARY],
+            vec![
+                schema::SENTIMENT,
+                schema::TAG_POLARITY,
+                schema::LIBRARY_POLARITY,
+                schema::LIBRARY,
+            ],
             Some(series_spec),
         )?;
         Ok(self.summarise(&stats, from, to, bucket_start, bucket_seconds))
     }
 
-    fn summarise(&self, stats: &Stats, from: i64, to: i64, bucket_start: i64, bucket_seconds: i64) -> PeriodStats {
+    fn summarise(
+        &self,
+        stats: &Stats,
+        from: i64,
+        to: i64,
+        bucket_start: i64,
+        bucket_seconds: i64,
+    ) -> PeriodStats {
         let offset = self.utc_offset_seconds;
         let negative = stats.count(schema::SENTIMENT, "neg");
-        let libraries = self.library_counts(|term| stats.count(schema::LIBRARY_POLARITY, term), stats.counts.get(schema::LIBRARY));
+        let libraries = self.library_counts(
+            |term| stats.count(schema::LIBRARY_POLARITY, term),
+            stats.counts.get(schema::LIBRARY),
+        );
         let mut tags: Vec<TagCounts> = Vec::new();
         let mut seen_tag_ids: Vec<String> = Vec::new();
-        for term in stats.counts.get(schema::TAG_POLARITY).into_iter().flat_map(|counts| counts.keys()) {
-            let Some((tag_id, _)) = term.rsplit_once(':') else { continue };
+        for term in stats
+            .counts
+            .get(schema::TAG_POLARITY)
+            .into_iter()
+            .flat_map(|counts| counts.keys())
+        {
+            let Some((tag_id, _)) = term.rsplit_once(':') else {
+                continue;
+            };
             if seen_tag_ids.iter().any(|seen| seen == tag_id) {
                 continue;
             }
@@ -210,20 +255,33 @@ impl Boards<'_> {
             tags.push(TagCounts {
                 tag: tag_id.to_string(),
                 library: crate::feedback::library_of(tag_id).to_string(),
-                name: definition.map_or_else(|| tag_id.to_string(), |definition| definition.name.clone()),
-                counts: PolarityCounts::from_terms(|term| stats.count(schema::TAG_POLARITY, term), tag_id),
+                name: definition
+                    .map_or_else(|| tag_id.to_string(), |definition| definition.name.clone()),
+                counts: PolarityCounts::from_terms(
+                    |term| stats.count(schema::TAG_POLARITY, term),
+                    tag_id,
+                ),
             });
         }
-        tags.sort_by(|a, b| b.counts.total.cmp(&a.counts.total).then_with(|| a.tag.cmp(&b.tag)));
+        tags.sort_by(|a, b| {
+            b.counts
+                .total
+                .cmp(&a.counts.total)
+                .then_with(|| a.tag.cmp(&b.tag))
+        });
         let series = stats
             .series
             .iter()
             .enumerate()
             .map(|(position, bucket)| SeriesPoint {
-                start: crate::time::format_rfc3339(bucket_start + position as i64 * bucket_seconds, offset),
+                start: crate::time::format_rfc3339(
+                    bucket_start + position as i64 * bucket_seconds,
+                    offset,
+                ),
                 volume: bucket.docs,
                 negative: bucket.count(schema::SENTIMENT, "neg"),
-                libraries: self.library_counts(|term| bucket.count(schema::LIBRARY_POLARITY, term), None),
+                libraries: self
+                    .library_counts(|term| bucket.count(schema::LIBRARY_POLARITY, term), None),
             })
             .collect();
         PeriodStats {
@@ -231,7 +289,11 @@ impl Boards<'_> {
             to: crate::time::format_rfc3339(to, offset),
             volume: stats.docs,
             negative,
-            negative_rate: if stats.docs == 0 { 0.0 } else { negative as f64 / stats.docs as f64 },
+            negative_rate: if stats.docs == 0 {
+                0.0
+            } else {
+                negative as f64 / stats.docs as f64
+            },
             libraries,
             tags,
             series,
@@ -249,9 +311,12 @@ impl Boards<'_> {
         names.extend(seen.into_iter().flat_map(|counts| counts.keys().cloned()));
         names.sort();
         names.dedup();
-        names.into_iter().map(|library| {
-            let counts = PolarityCounts::from_terms(&lookup, &library);
-            (library, counts)
-        }).collect()
+        names
+            .into_iter()
+            .map(|library| {
+                let counts = PolarityCounts::from_terms(&lookup, &library);
+                (library, counts)
+            })
+            .collect()
     }
 }

@@ -46,13 +46,21 @@ pub struct Stats {
 
 impl Stats {
     pub fn count(&self, field: &str, term: &str) -> u64 {
-        self.counts.get(field).and_then(|counts| counts.get(term)).copied().unwrap_or(0)
+        self.counts
+            .get(field)
+            .and_then(|counts| counts.get(term))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
 impl BucketStats {
     pub fn count(&self, field: &str, term: &str) -> u64 {
-        self.counts.get(field).and_then(|counts| counts.get(term)).copied().unwrap_or(0)
+        self.counts
+            .get(field)
+            .and_then(|counts| counts.get(term))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -66,7 +74,11 @@ impl CountedField {
     fn open(name: &'static str, reader: &SegmentReader) -> tantivy::Result<CountedField> {
         let column = reader.fast_fields().str(name)?;
         let terms = column.as_ref().map_or(0, |column| column.num_terms());
-        Ok(CountedField { name, column, counts: vec![0; terms] })
+        Ok(CountedField {
+            name,
+            column,
+            counts: vec![0; terms],
+        })
     }
 
     fn count(&mut self, doc: DocId) {
@@ -102,22 +114,37 @@ impl Collector for StatsCollector {
     type Fruit = Stats;
     type Child = StatsSegmentCollector;
 
-    fn for_segment(&self, _segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<StatsSegmentCollector> {
-        let fields =
-            self.count_fields.iter().map(|name| CountedField::open(name, reader)).collect::<tantivy::Result<_>>()?;
+    fn for_segment(
+        &self,
+        _segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<StatsSegmentCollector> {
+        let fields = self
+            .count_fields
+            .iter()
+            .map(|name| CountedField::open(name, reader))
+            .collect::<tantivy::Result<_>>()?;
         let series = match &self.series {
             Some(spec) => {
                 let mut buckets = Vec::with_capacity(spec.buckets);
                 for _ in 0..spec.buckets {
-                    let fields =
-                        spec.fields.iter().map(|name| CountedField::open(name, reader)).collect::<tantivy::Result<_>>()?;
+                    let fields = spec
+                        .fields
+                        .iter()
+                        .map(|name| CountedField::open(name, reader))
+                        .collect::<tantivy::Result<_>>()?;
                     buckets.push((0, fields));
                 }
                 Some((spec.clone(), buckets))
             }
             None => None,
         };
-        Ok(StatsSegmentCollector { docs: 0, fields, created_at: reader.fast_fields().i64(schema::CREATED_AT)?, series })
+        Ok(StatsSegmentCollector {
+            docs: 0,
+            fields,
+            created_at: reader.fast_fields().i64(schema::CREATED_AT)?,
+            series,
+        })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -126,7 +153,10 @@ impl Collector for StatsCollector {
 
     fn merge_fruits(&self, fruits: Vec<tantivy::Result<Stats>>) -> tantivy::Result<Stats> {
         let mut merged = Stats {
-            series: vec![BucketStats::default(); self.series.as_ref().map_or(0, |spec| spec.buckets)],
+            series: vec![
+                BucketStats::default();
+                self.series.as_ref().map_or(0, |spec| spec.buckets)
+            ],
             ..Stats::default()
         };
         for fruit in fruits {
@@ -142,7 +172,10 @@ impl Collector for StatsCollector {
     }
 }
 
-fn merge_counts(into: &mut HashMap<&'static str, TermCounts>, from: HashMap<&'static str, TermCounts>) {
+fn merge_counts(
+    into: &mut HashMap<&'static str, TermCounts>,
+    from: HashMap<&'static str, TermCounts>,
+) {
     for (field, terms) in from {
         let target = into.entry(field).or_default();
         for (term, count) in terms {
@@ -161,7 +194,9 @@ impl SegmentCollector for StatsSegmentCollector {
             field.count(doc);
         }
         if let Some((spec, buckets)) = &mut self.series {
-            let Some(created_at) = self.created_at.first(doc) else { return };
+            let Some(created_at) = self.created_at.first(doc) else {
+                return;
+            };
             let offset = created_at - spec.start;
             if offset < 0 {
                 return;
@@ -190,9 +225,16 @@ impl SegmentCollector for StatsSegmentCollector {
                     let (name, terms) = field.harvest()?;
                     bucket_counts.insert(name, terms);
                 }
-                series.push(BucketStats { docs, counts: bucket_counts });
+                series.push(BucketStats {
+                    docs,
+                    counts: bucket_counts,
+                });
             }
         }
-        Ok(Stats { docs: self.docs, counts, series })
+        Ok(Stats {
+            docs: self.docs,
+            counts,
+            series,
+        })
     }
 }

@@ -30,15 +30,22 @@ pub enum IndexError {
     #[error("the index is locked by another process (is `xinsheng serve` running on this data directory?)")]
     Locked,
     #[error("cannot prepare index directory {path}: {source}")]
-    Directory { path: PathBuf, source: std::io::Error },
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("this index was opened read-only")]
     ReadOnly,
     #[error("{message}")]
-    InvalidQuery { field: &'static str, message: String },
+    InvalidQuery {
+        field: &'static str,
+        message: String,
+    },
 }
 
 pub struct FeedbackIndex {
     index: Index,
+    segmenter: Segmenter,
     reader: IndexReader,
     writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
@@ -56,11 +63,22 @@ pub enum Opened {
 const WRITER_MEMORY_BYTES: usize = 96 * 1024 * 1024;
 
 impl FeedbackIndex {
-    pub fn open(dir: &Path, segmenter: &Segmenter, writable: bool) -> Result<(FeedbackIndex, Opened), IndexError> {
+    pub fn open(
+        dir: &Path,
+        segmenter: &Segmenter,
+        writable: bool,
+    ) -> Result<(FeedbackIndex, Opened), IndexError> {
         let schema = schema::build();
-        let directory_error = |source| IndexError::Directory { path: dir.to_path_buf(), source };
+        let directory_error = |source| IndexError::Directory {
+            path: dir.to_path_buf(),
+            source,
+        };
         let existed = dir.join("meta.json").exists();
-        let mut opened = if existed { Opened::Existing } else { Opened::Fresh };
+        let mut opened = if existed {
+            Opened::Existing
+        } else {
+            Opened::Fresh
+        };
         let index = match existed.then(|| Index::open_in_dir(dir)) {
             Some(Ok(index)) if index.schema() == schema => index,
             Some(outcome) => {
@@ -86,7 +104,9 @@ impl FeedbackIndex {
                 Index::create_in_dir(dir, schema.clone())?
             }
         };
-        index.tokenizers().register(TOKENIZER_NAME, TextAnalyzer::from(segmenter.tokenizer()));
+        index
+            .tokenizers()
+            .register(TOKENIZER_NAME, TextAnalyzer::from(segmenter.tokenizer()));
         let writer = if writable {
             match index.writer(WRITER_MEMORY_BYTES) {
                 Ok(writer) => Some(Mutex::new(writer)),
@@ -96,9 +116,22 @@ impl FeedbackIndex {
         } else {
             None
         };
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         let fields = Fields::resolve(&schema)?;
-        Ok((FeedbackIndex { index, reader, writer, fields, schema }, opened))
+        Ok((
+            FeedbackIndex {
+                index,
+                segmenter: segmenter.clone(),
+                reader,
+                writer,
+                fields,
+                schema,
+            },
+            opened,
+        ))
     }
 
     fn writer(&self) -> Result<&Mutex<IndexWriter>, IndexError> {
@@ -115,7 +148,11 @@ impl FeedbackIndex {
         Ok(())
     }
 
-    fn document(&self, stored: &StoredFeedback, analysis: &Analysis) -> Result<TantivyDocument, IndexError> {
+    fn document(
+        &self,
+        stored: &StoredFeedback,
+        analysis: &Analysis,
+    ) -> Result<TantivyDocument, IndexError> {
         let field = |name: &str| self.schema.get_field(name);
         let item = &stored.item;
         let mut document = TantivyDocument::default();
@@ -146,8 +183,14 @@ impl FeedbackIndex {
             document.add_text(field(schema::TAG)?, &tag.tag);
             document.add_text(field(schema::LIBRARY)?, &tag.library);
             document.add_text(field(schema::POLARITY)?, tag.polarity.as_str());
-            document.add_text(field(schema::TAG_POLARITY)?, format!("{}:{}", tag.tag, tag.polarity.as_str()));
-            document.add_text(field(schema::LIBRARY_POLARITY)?, format!("{}:{}", tag.library, tag.polarity.as_str()));
+            document.add_text(
+                field(schema::TAG_POLARITY)?,
+                format!("{}:{}", tag.tag, tag.polarity.as_str()),
+            );
+            document.add_text(
+                field(schema::LIBRARY_POLARITY)?,
+                format!("{}:{}", tag.library, tag.polarity.as_str()),
+            );
         }
         for keyword in &analysis.keywords {
             document.add_text(field(schema::KEYWORD)?, keyword);
@@ -178,8 +221,14 @@ impl FeedbackIndex {
         Ok(())
     }
 
-    pub(crate) fn stored_strings(document: &TantivyDocument, field: tantivy::schema::Field) -> Vec<String> {
-        document.get_all(field).filter_map(|value| value.as_str().map(str::to_string)).collect()
+    pub(crate) fn stored_strings(
+        document: &TantivyDocument,
+        field: tantivy::schema::Field,
+    ) -> Vec<String> {
+        document
+            .get_all(field)
+            .filter_map(|value| value.as_str().map(str::to_string))
+            .collect()
     }
 
     pub fn index(&self) -> &Index {

@@ -2,8 +2,8 @@
 //! collectors and the writer refer to these, never to string literals.
 
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, SchemaBuilder, TextFieldIndexing, TextOptions, FAST, INDEXED,
-    STORED, STRING,
+    Field, IndexRecordOption, NumericOptions, Schema, SchemaBuilder, TextFieldIndexing,
+    TextOptions, FAST, INDEXED, STORED, STRING,
 };
 
 use crate::nlp::segment::TOKENIZER_NAME;
@@ -67,7 +67,13 @@ pub fn build() -> Schema {
     for name in KEYWORD_FIELDS {
         builder.add_text_field(name, STRING | FAST | STORED);
     }
-    builder.add_i64_field(CREATED_AT, NumericOptions::default().set_indexed().set_fast().set_stored());
+    builder.add_i64_field(
+        CREATED_AT,
+        NumericOptions::default()
+            .set_indexed()
+            .set_fast()
+            .set_stored(),
+    );
     builder.add_u64_field(RATING, STORED | FAST);
     builder.build()
 }

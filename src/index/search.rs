@@ -3,19 +3,19 @@
 //! facet counts over the whole matching set.
 //!
 //! Free text is not fed to tantivy's query parser: customer-typed queries
-//! are full of characters that are syntax there (":", "(", "-"). Each
-//! whitespace-separated part must match; a part that jieba cuts into
-//! several words ("尺码偏小") must match them as a phrase.
+//! are full of characters that are syntax there (":", "(", "-"). The query
+//! is cut into words by jieba's precise mode and every word must occur;
+//! documents are indexed in search mode (compounds plus their parts), so
+//! "尺码 偏小", "尺码偏小" and "偏小" all find "尺码偏小了".
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use serde::Serialize;
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::TokenStream;
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::aggregate::{SeriesSpec, Stats, StatsCollector, TermCounts};
@@ -106,11 +106,17 @@ pub struct SearchResult {
 
 impl FeedbackIndex {
     fn term(&self, field_name: &str, value: &str) -> Result<Term, IndexError> {
-        Ok(Term::from_field_text(self.schema.get_field(field_name)?, value))
+        Ok(Term::from_field_text(
+            self.schema.get_field(field_name)?,
+            value,
+        ))
     }
 
     fn term_query(&self, field_name: &str, value: &str) -> Result<Box<dyn Query>, IndexError> {
-        Ok(Box::new(TermQuery::new(self.term(field_name, value)?, IndexRecordOption::Basic)))
+        Ok(Box::new(TermQuery::new(
+            self.term(field_name, value)?,
+            IndexRecordOption::Basic,
+        )))
     }
 
     /// The free-text part, or `None` when there is none (match everything).
@@ -129,29 +135,39 @@ impl FeedbackIndex {
                 message: format!("query has more than {MAX_QUERY_PARTS} parts"),
             });
         }
-        let mut analyzer = self.index.tokenizer_for_field(self.fields.text)?;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for part in parts {
-            let mut terms = Vec::new();
-            let mut stream = analyzer.token_stream(part);
-            while stream.advance() {
-                terms.push(Term::from_field_text(self.fields.text, &stream.token().text));
+            for word in self.segmenter.words(part) {
+                if !word.word.chars().any(char::is_alphanumeric)
+                    || !seen.insert(word.word.to_lowercase())
+                {
+                    continue;
+                }
+                let term = Term::from_field_text(self.fields.text, &word.word.to_lowercase());
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                ));
             }
-            let query: Box<dyn Query> = match terms.len() {
-                0 => continue,
-                1 => Box::new(TermQuery::new(terms.remove(0), IndexRecordOption::WithFreqs)),
-                _ => Box::new(PhraseQuery::new(terms)),
-            };
-            clauses.push((Occur::Must, query));
         }
-        Ok(if clauses.is_empty() { None } else { Some(Box::new(BooleanQuery::new(clauses))) })
+        Ok(if clauses.is_empty() {
+            None
+        } else {
+            Some(Box::new(BooleanQuery::new(clauses)))
+        })
     }
 
-    fn filter_clauses(&self, filters: &Filters) -> Result<Vec<(Occur, Box<dyn Query>)>, IndexError> {
+    fn filter_clauses(
+        &self,
+        filters: &Filters,
+    ) -> Result<Vec<(Occur, Box<dyn Query>)>, IndexError> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut must = |query: Box<dyn Query>| clauses.push((Occur::Must, query));
         match (&filters.tag, &filters.library, &filters.polarity) {
-            (Some(tag), _, Some(polarity)) => must(self.term_query(schema::TAG_POLARITY, &format!("{tag}:{polarity}"))?),
+            (Some(tag), _, Some(polarity)) => {
+                must(self.term_query(schema::TAG_POLARITY, &format!("{tag}:{polarity}"))?)
+            }
             (Some(tag), _, None) => must(self.term_query(schema::TAG, tag)?),
             (None, Some(library), Some(polarity)) => {
                 must(self.term_query(schema::LIBRARY_POLARITY, &format!("{library}:{polarity}"))?)
@@ -180,17 +196,22 @@ impl FeedbackIndex {
             }
         }
         if filters.from.is_some() || filters.to.is_some() {
-            let lower = filters
-                .from
-                .map_or(Bound::Unbounded, |from| Bound::Included(Term::from_field_i64(self.fields.created_at, from)));
-            let upper =
-                filters.to.map_or(Bound::Unbounded, |to| Bound::Excluded(Term::from_field_i64(self.fields.created_at, to)));
+            let lower = filters.from.map_or(Bound::Unbounded, |from| {
+                Bound::Included(Term::from_field_i64(self.fields.created_at, from))
+            });
+            let upper = filters.to.map_or(Bound::Unbounded, |to| {
+                Bound::Excluded(Term::from_field_i64(self.fields.created_at, to))
+            });
             must(Box::new(RangeQuery::new(lower, upper)));
         }
         Ok(clauses)
     }
 
-    fn build_query(&self, text: Option<&str>, filters: &Filters) -> Result<(Box<dyn Query>, bool), IndexError> {
+    fn build_query(
+        &self,
+        text: Option<&str>,
+        filters: &Filters,
+    ) -> Result<(Box<dyn Query>, bool), IndexError> {
         let text_query = match text {
             Some(text) => self.text_query(text)?,
             None => None,
@@ -209,18 +230,37 @@ impl FeedbackIndex {
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResult, IndexError> {
         let searcher = self.reader.searcher();
         let (query, has_text) = self.build_query(request.text.as_deref(), &request.filters)?;
-        let stats_collector = StatsCollector { count_fields: FACET_FIELDS.to_vec(), series: None };
+        let stats_collector = StatsCollector {
+            count_fields: FACET_FIELDS.to_vec(),
+            series: None,
+        };
         let window = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset);
         let (addresses, stats): (Vec<(Option<f32>, DocAddress)>, Stats) = match request.sort {
             SortOrder::Relevance if has_text => {
-                let (top, stats) = searcher.search(&*query, &(window.order_by_score(), stats_collector))?;
-                (top.into_iter().map(|(score, address)| (Some(score), address)).collect(), stats)
+                let (top, stats) =
+                    searcher.search(&*query, &(window.order_by_score(), stats_collector))?;
+                (
+                    top.into_iter()
+                        .map(|(score, address)| (Some(score), address))
+                        .collect(),
+                    stats,
+                )
             }
             // Without free text every hit scores the same: newest first is the useful order.
             SortOrder::Relevance | SortOrder::Newest => {
-                let (top, stats) = searcher
-                    .search(&*query, &(window.order_by_fast_field::<i64>(schema::CREATED_AT, Order::Desc), stats_collector))?;
-                (top.into_iter().map(|(_, address)| (None, address)).collect(), stats)
+                let (top, stats) = searcher.search(
+                    &*query,
+                    &(
+                        window.order_by_fast_field::<i64>(schema::CREATED_AT, Order::Desc),
+                        stats_collector,
+                    ),
+                )?;
+                (
+                    top.into_iter()
+                        .map(|(_, address)| (None, address))
+                        .collect(),
+                    stats,
+                )
             }
         };
         let snippets = if has_text {
@@ -240,7 +280,11 @@ impl FeedbackIndex {
             .iter()
             .map(|field| (*field, stats.counts.get(field).cloned().unwrap_or_default()))
             .collect();
-        Ok(SearchResult { total: stats.docs, hits, facets })
+        Ok(SearchResult {
+            total: stats.docs,
+            hits,
+            facets,
+        })
     }
 
     fn hit(
@@ -253,7 +297,9 @@ impl FeedbackIndex {
         let document: TantivyDocument = searcher.doc(address)?;
         let field = |name: &str| self.schema.get_field(name);
         let first = |name: &str| -> Result<Option<String>, IndexError> {
-            Ok(document.get_first(field(name)?).and_then(|value| value.as_str().map(str::to_string)))
+            Ok(document
+                .get_first(field(name)?)
+                .and_then(|value| value.as_str().map(str::to_string)))
         };
         let text = first(schema::TEXT)?.unwrap_or_default();
         let mut snippet_html = String::new();
@@ -271,21 +317,32 @@ impl FeedbackIndex {
         let tags = FeedbackIndex::stored_strings(&document, field(schema::TAG_POLARITY)?)
             .into_iter()
             .filter_map(|value| {
-                value.rsplit_once(':').map(|(tag, polarity)| HitTag { tag: tag.to_string(), polarity: polarity.to_string() })
+                value.rsplit_once(':').map(|(tag, polarity)| HitTag {
+                    tag: tag.to_string(),
+                    polarity: polarity.to_string(),
+                })
             })
             .collect();
         Ok(SearchHit {
-            id: document.get_first(self.fields.id).and_then(|value| value.as_u64()).unwrap_or_default(),
+            id: document
+                .get_first(self.fields.id)
+                .and_then(|value| value.as_u64())
+                .unwrap_or_default(),
             score,
             snippet: snippet_html,
-            created_at: document.get_first(self.fields.created_at).and_then(|value| value.as_i64()).unwrap_or_default(),
+            created_at: document
+                .get_first(self.fields.created_at)
+                .and_then(|value| value.as_i64())
+                .unwrap_or_default(),
             source: first(schema::SOURCE)?.unwrap_or_default(),
             channel: first(schema::CHANNEL)?.unwrap_or_default(),
             sku: first(schema::SKU)?,
             category: first(schema::CATEGORY)?,
             product_name: first(schema::PRODUCT_NAME)?,
             consumer_id: first(schema::CONSUMER_ID)?,
-            rating: document.get_first(self.fields.rating).and_then(|value| value.as_u64()),
+            rating: document
+                .get_first(self.fields.rating)
+                .and_then(|value| value.as_u64()),
             sentiment: first(schema::SENTIMENT)?.unwrap_or_default(),
             tags,
             keywords: FeedbackIndex::stored_strings(&document, field(schema::KEYWORD)?),
@@ -302,7 +359,13 @@ impl FeedbackIndex {
     ) -> Result<Stats, IndexError> {
         let searcher = self.reader.searcher();
         let (query, _) = self.build_query(None, filters)?;
-        Ok(searcher.search(&*query, &StatsCollector { count_fields, series })?)
+        Ok(searcher.search(
+            &*query,
+            &StatsCollector {
+                count_fields,
+                series,
+            },
+        )?)
     }
 }
 

@@ -26,7 +26,10 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("CSV error: {0}")]
     Csv(#[from] csv::Error),
     #[error("unknown file format of {0}: use a .csv, .jsonl or .ndjson file or pass --format")]
@@ -70,14 +73,55 @@ pub struct ImportReport {
 
 /// Column names of common platform exports, by item field.
 const PRESET_COLUMNS: &[(&str, &[&str])] = &[
-    ("external_id", &["external_id", "评价ID", "评价id", "退款编号", "工单号", "id"]),
-    ("text", &["text", "评价内容", "初次评价", "评论内容", "内容", "退款原因说明", "退款说明", "content"]),
+    (
+        "external_id",
+        &[
+            "external_id",
+            "评价ID",
+            "评价id",
+            "退款编号",
+            "工单号",
+            "id",
+        ],
+    ),
+    (
+        "text",
+        &[
+            "text",
+            "评价内容",
+            "初次评价",
+            "评论内容",
+            "内容",
+            "退款原因说明",
+            "退款说明",
+            "content",
+        ],
+    ),
     ("rating", &["rating", "评分", "星级", "score"]),
-    ("sku", &["sku", "商品ID", "商品id", "SKU", "商品编码", "货号"]),
-    ("product_name", &["product_name", "商品名称", "宝贝名称", "商品标题"]),
+    (
+        "sku",
+        &["sku", "商品ID", "商品id", "SKU", "商品编码", "货号"],
+    ),
+    (
+        "product_name",
+        &["product_name", "商品名称", "宝贝名称", "商品标题"],
+    ),
     ("order_id", &["order_id", "订单号", "订单编号", "子订单号"]),
-    ("consumer_id", &["consumer_id", "买家ID", "买家id", "买家昵称", "会员ID", "用户ID"]),
-    ("created_at", &["created_at", "评价时间", "申请时间", "创建时间", "时间"]),
+    (
+        "consumer_id",
+        &[
+            "consumer_id",
+            "买家ID",
+            "买家id",
+            "买家昵称",
+            "会员ID",
+            "用户ID",
+        ],
+    ),
+    (
+        "created_at",
+        &["created_at", "评价时间", "申请时间", "创建时间", "时间"],
+    ),
     ("category", &["category", "类目", "商品类目"]),
     ("channel", &["channel", "渠道", "平台"]),
     ("source", &["source"]),
@@ -94,7 +138,10 @@ pub fn detect_format(path: &Path) -> Option<Format> {
 
 /// Content-derived key: the same file resumes under the same key wherever it lives.
 fn file_key(path: &Path) -> Result<String, ImportError> {
-    let io_error = |source| ImportError::Io { path: path.display().to_string(), source };
+    let io_error = |source| ImportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let mut file = std::fs::File::open(path).map_err(io_error)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
@@ -108,7 +155,10 @@ fn file_key(path: &Path) -> Result<String, ImportError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn column_mapping(headers: &csv::StringRecord, overrides: &[String]) -> Result<HashMap<&'static str, usize>, ImportError> {
+fn column_mapping(
+    headers: &csv::StringRecord,
+    overrides: &[String],
+) -> Result<HashMap<&'static str, usize>, ImportError> {
     let position = |name: &str| headers.iter().position(|header| header.trim() == name);
     let mut mapping = HashMap::new();
     for (field, candidates) in PRESET_COLUMNS {
@@ -117,13 +167,16 @@ fn column_mapping(headers: &csv::StringRecord, overrides: &[String]) -> Result<H
         }
     }
     for entry in overrides {
-        let (field, column) = entry.split_once('=').ok_or_else(|| ImportError::InvalidMapping(entry.clone()))?;
+        let (field, column) = entry
+            .split_once('=')
+            .ok_or_else(|| ImportError::InvalidMapping(entry.clone()))?;
         let field = PRESET_COLUMNS
             .iter()
             .map(|(field, _)| *field)
             .find(|known| *known == field.trim())
             .ok_or_else(|| ImportError::InvalidMapping(entry.clone()))?;
-        let index = position(column.trim()).ok_or_else(|| ImportError::InvalidMapping(entry.clone()))?;
+        let index =
+            position(column.trim()).ok_or_else(|| ImportError::InvalidMapping(entry.clone()))?;
         mapping.insert(field, index);
     }
     if !mapping.contains_key("text") {
@@ -139,12 +192,22 @@ fn csv_row_to_item(
 ) -> Value {
     let mut object = Map::new();
     for (field, index) in mapping {
-        let Some(cell) = record.get(*index).map(str::trim).filter(|cell| !cell.is_empty()) else { continue };
+        let Some(cell) = record
+            .get(*index)
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
+        else {
+            continue;
+        };
         let value = match *field {
-            "rating" => cell.parse::<f64>().ok().filter(|rating| rating.fract() == 0.0).map_or_else(
-                || Value::String(cell.to_string()),
-                |rating| Value::from(rating as i64),
-            ),
+            "rating" => cell
+                .parse::<f64>()
+                .ok()
+                .filter(|rating| rating.fract() == 0.0)
+                .map_or_else(
+                    || Value::String(cell.to_string()),
+                    |rating| Value::from(rating as i64),
+                ),
             "created_at" => Value::String(
                 crate::time::parse_local_datetime(cell, options.utc_offset_seconds)
                     .map(|instant| crate::time::format_rfc3339(instant, options.utc_offset_seconds))
@@ -171,11 +234,20 @@ fn complete(mut item: Value, options: &ImportOptions) -> Value {
         if !object.contains_key("external_id") {
             let mut hasher = Sha256::new();
             for field in ["text", "created_at", "consumer_id", "order_id", "sku"] {
-                hasher.update(object.get(field).map(Value::to_string).unwrap_or_default().as_bytes());
+                hasher.update(
+                    object
+                        .get(field)
+                        .map(Value::to_string)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
                 hasher.update([0]);
             }
             let digest = hex::encode(hasher.finalize());
-            object.insert("external_id".into(), Value::String(format!("import-{}", &digest[..24])));
+            object.insert(
+                "external_id".into(),
+                Value::String(format!("import-{}", &digest[..24])),
+            );
         }
     }
     item
@@ -187,23 +259,39 @@ pub fn import_file(
     options: &ImportOptions,
     mut on_progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
-    let format = options.format.or_else(|| detect_format(path)).ok_or_else(|| ImportError::UnknownFormat(path.display().to_string()))?;
+    let format = options
+        .format
+        .or_else(|| detect_format(path))
+        .ok_or_else(|| ImportError::UnknownFormat(path.display().to_string()))?;
     let key = file_key(path)?;
     let resume_from = store.import_progress(&key)?;
-    let io_error = |source| ImportError::Io { path: path.display().to_string(), source };
+    let io_error = |source| ImportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(io_error)?;
 
     let rows: Box<dyn Iterator<Item = Result<Value, ImportError>>> = match format {
-        Format::Jsonl => Box::new(BufReader::new(file).lines().filter_map(move |line| match line {
-            Ok(line) if line.trim().is_empty() => None,
-            Ok(line) => Some(Ok(serde_json::from_str(&line).unwrap_or_else(|error| Value::String(format!("invalid JSON: {error}"))))),
-            Err(error) => Some(Err(io_error(error))),
-        })),
+        Format::Jsonl => Box::new(BufReader::new(file).lines().filter_map(
+            move |line| match line {
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => {
+                    Some(Ok(serde_json::from_str(&line).unwrap_or_else(|error| {
+                        Value::String(format!("invalid JSON: {error}"))
+                    })))
+                }
+                Err(error) => Some(Err(io_error(error))),
+            },
+        )),
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
             let mapping = column_mapping(reader.headers()?, &options.mappings)?;
             let options = options.clone();
-            Box::new(reader.into_records().map(move |record| Ok(csv_row_to_item(&record?, &mapping, &options))))
+            Box::new(
+                reader
+                    .into_records()
+                    .map(move |record| Ok(csv_row_to_item(&record?, &mapping, &options))),
+            )
         }
     };
 
@@ -211,7 +299,10 @@ pub fn import_file(
     let mut batch = Vec::with_capacity(options.batch_size);
     let now = crate::time::now_unix();
     let path_text = path.display().to_string();
-    let mut flush = |batch: &mut Vec<crate::feedback::NewFeedback>, report: &mut ImportReport, rows_done: u64| -> Result<(), ImportError> {
+    let mut flush = |batch: &mut Vec<crate::feedback::NewFeedback>,
+                     report: &mut ImportReport,
+                     rows_done: u64|
+     -> Result<(), ImportError> {
         let inserted = store.insert_batch(batch, now)?;
         for item in &inserted {
             if item.duplicate {
@@ -260,7 +351,10 @@ mod tests {
             mappings: Vec::new(),
             batch_size: 2,
             utc_offset_seconds: 8 * 3600,
-            limits: Limits { max_items: 10_000, max_text_chars: 20_000 },
+            limits: Limits {
+                max_items: 10_000,
+                max_text_chars: 20_000,
+            },
         }
     }
 
@@ -280,11 +374,21 @@ mod tests {
         .expect("write");
         let report = import_file(&store, &csv_path, &options(), |_| {}).expect("import");
         assert_eq!(report.stored, 2);
-        assert_eq!(report.invalid.iter().map(|(row, error)| (*row, error.field.as_str())).collect::<Vec<_>>(), vec![(3, "text"), (4, "rating")]);
+        assert_eq!(
+            report
+                .invalid
+                .iter()
+                .map(|(row, error)| (*row, error.field.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(3, "text"), (4, "rating")]
+        );
         let first = store.get(1).expect("get").expect("row");
         assert_eq!(first.item.sku.as_deref(), Some("QH-HD-002"));
         assert_eq!(first.item.consumer_id.as_deref(), Some("buyer1"));
-        assert_eq!(first.item.created_at, crate::time::parse_rfc3339("2026-11-20T10:00:00+08:00").expect("date"));
+        assert_eq!(
+            first.item.created_at,
+            crate::time::parse_rfc3339("2026-11-20T10:00:00+08:00").expect("date")
+        );
         let again = import_file(&store, &csv_path, &options(), |_| {}).expect("resume");
         assert_eq!((again.stored, again.rows_skipped_as_done), (0, 4));
     }
@@ -292,10 +396,17 @@ mod tests {
     #[test]
     fn explicit_mapping_wins_and_unknown_columns_are_refused() {
         let headers = csv::StringRecord::from(vec!["留言", "星"]);
-        let mapping = column_mapping(&headers, &["text=留言".into(), "rating=星".into()]).expect("mapping");
+        let mapping =
+            column_mapping(&headers, &["text=留言".into(), "rating=星".into()]).expect("mapping");
         assert_eq!((mapping["text"], mapping["rating"]), (0, 1));
-        assert!(matches!(column_mapping(&headers, &["text=不存在".into()]), Err(ImportError::InvalidMapping(_))));
-        assert!(matches!(column_mapping(&headers, &[]), Err(ImportError::NoTextColumn)));
+        assert!(matches!(
+            column_mapping(&headers, &["text=不存在".into()]),
+            Err(ImportError::InvalidMapping(_))
+        ));
+        assert!(matches!(
+            column_mapping(&headers, &[]),
+            Err(ImportError::NoTextColumn)
+        ));
     }
 
     proptest! {

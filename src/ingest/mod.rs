@@ -28,7 +28,10 @@ pub enum IngestError {
     #[error(transparent)]
     Body(#[from] BodyError),
     #[error("{} of {total} items are invalid; nothing was stored", errors.len())]
-    InvalidItems { errors: Vec<ItemError>, total: usize },
+    InvalidItems {
+        errors: Vec<ItemError>,
+        total: usize,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -64,7 +67,11 @@ pub struct Ingestor {
 
 impl Ingestor {
     pub fn new(store: Arc<Store>, wakeup: Arc<Wakeup>, limits: Limits) -> Ingestor {
-        Ingestor { store, wakeup, limits }
+        Ingestor {
+            store,
+            wakeup,
+            limits,
+        }
     }
 
     /// Parses, validates and durably stores a request body. Blocking: call
@@ -81,7 +88,10 @@ impl Ingestor {
             }
         }
         if !errors.is_empty() {
-            return Err(IngestError::InvalidItems { errors, total: values.len() });
+            return Err(IngestError::InvalidItems {
+                errors,
+                total: values.len(),
+            });
         }
         let inserted = self.store.insert_batch(&items, now)?;
         if inserted.iter().any(|item| !item.duplicate) {

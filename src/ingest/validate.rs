@@ -30,7 +30,10 @@ pub enum BodyError {
     #[error("request body is empty")]
     Empty,
     #[error("request body is not valid JSON or NDJSON: {message}")]
-    Malformed { message: String, line: Option<usize> },
+    Malformed {
+        message: String,
+        line: Option<usize>,
+    },
     #[error("request holds {count} items; at most {max} are accepted per request")]
     TooManyItems { count: usize, max: usize },
     #[error("request body is not valid UTF-8")]
@@ -65,7 +68,12 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError>
         match serde_json::from_str::<Value>(trimmed) {
             Ok(Value::Array(values)) => values,
             Ok(_) => unreachable_shape(),
-            Err(error) => return Err(BodyError::Malformed { message: error.to_string(), line: Some(error.line()) }),
+            Err(error) => {
+                return Err(BodyError::Malformed {
+                    message: error.to_string(),
+                    line: Some(error.line()),
+                })
+            }
         }
     } else {
         let mut values = Vec::new();
@@ -74,10 +82,11 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError>
             if line.is_empty() {
                 continue;
             }
-            let value = serde_json::from_str::<Value>(line).map_err(|error| BodyError::Malformed {
-                message: format!("line {}: {error}", line_number + 1),
-                line: Some(line_number + 1),
-            })?;
+            let value =
+                serde_json::from_str::<Value>(line).map_err(|error| BodyError::Malformed {
+                    message: format!("line {}: {error}", line_number + 1),
+                    line: Some(line_number + 1),
+                })?;
             values.push(value);
             if values.len() > limits.max_items {
                 break;
@@ -90,7 +99,10 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError>
         values
     };
     if values.len() > limits.max_items {
-        return Err(BodyError::TooManyItems { count: values.len(), max: limits.max_items });
+        return Err(BodyError::TooManyItems {
+            count: values.len(),
+            max: limits.max_items,
+        });
     }
     Ok(values)
 }
@@ -115,24 +127,69 @@ pub fn parse_items(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError
 }
 
 /// Validates one item. `now` is the default `created_at`.
-pub fn validate_item(index: usize, value: &Value, limits: &Limits, now: i64) -> Result<NewFeedback, ItemError> {
-    let error = |code: &'static str, field: &str, message: String| ItemError { index, code, field: field.to_string(), message };
-    let Value::Object(object) = value else {
-        return Err(error("invalid_item", "", "each item must be a JSON object".into()));
+pub fn validate_item(
+    index: usize,
+    value: &Value,
+    limits: &Limits,
+    now: i64,
+) -> Result<NewFeedback, ItemError> {
+    let error = |code: &'static str, field: &str, message: String| ItemError {
+        index,
+        code,
+        field: field.to_string(),
+        message,
     };
-    if let Some(unknown) = object.keys().find(|key| !KNOWN_FIELDS.contains(&key.as_str())) {
-        return Err(error("unknown_field", unknown, format!("unknown field `{unknown}`; known fields: {}", KNOWN_FIELDS.join(", "))));
+    let Value::Object(object) = value else {
+        return Err(error(
+            "invalid_item",
+            "",
+            "each item must be a JSON object".into(),
+        ));
+    };
+    if let Some(unknown) = object
+        .keys()
+        .find(|key| !KNOWN_FIELDS.contains(&key.as_str()))
+    {
+        return Err(error(
+            "unknown_field",
+            unknown,
+            format!(
+                "unknown field `{unknown}`; known fields: {}",
+                KNOWN_FIELDS.join(", ")
+            ),
+        ));
     }
-    let external_id = required_string(object, "external_id", MAX_ID_CHARS).map_err(|(code, message)| error(code, "external_id", message))?;
-    let source_text = required_string(object, "source", 32).map_err(|(code, message)| error(code, "source", message))?;
+    let external_id = required_string(object, "external_id", MAX_ID_CHARS)
+        .map_err(|(code, message)| error(code, "external_id", message))?;
+    let source_text = required_string(object, "source", 32)
+        .map_err(|(code, message)| error(code, "source", message))?;
     let source = Source::parse(&source_text).ok_or_else(|| {
-        error("invalid_value", "source", format!("unknown source `{source_text}`; expected review, refund, chat, call or survey"))
+        error(
+            "invalid_value",
+            "source",
+            format!(
+                "unknown source `{source_text}`; expected review, refund, chat, call or survey"
+            ),
+        )
     })?;
-    let channel = required_string(object, "channel", 64).map_err(|(code, message)| error(code, "channel", message))?;
+    let channel = required_string(object, "channel", 64)
+        .map_err(|(code, message)| error(code, "channel", message))?;
     let text = match object.get("text") {
         Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
-        Some(Value::String(_)) => return Err(error("empty_value", "text", "text must not be empty".into())),
-        Some(_) => return Err(error("invalid_type", "text", "text must be a string".into())),
+        Some(Value::String(_)) => {
+            return Err(error(
+                "empty_value",
+                "text",
+                "text must not be empty".into(),
+            ))
+        }
+        Some(_) => {
+            return Err(error(
+                "invalid_type",
+                "text",
+                "text must be a string".into(),
+            ))
+        }
         None => return Err(error("missing_field", "text", "text is required".into())),
     };
     let text_chars = text.chars().count();
@@ -140,26 +197,52 @@ pub fn validate_item(index: usize, value: &Value, limits: &Limits, now: i64) -> 
         return Err(error(
             "too_long",
             "text",
-            format!("text has {text_chars} characters; at most {} are accepted", limits.max_text_chars),
+            format!(
+                "text has {text_chars} characters; at most {} are accepted",
+                limits.max_text_chars
+            ),
         ));
     }
     let rating = match object.get("rating") {
         None | Some(Value::Null) => None,
         Some(Value::Number(number)) => match number.as_u64() {
             Some(rating @ 1..=5) => Some(rating as u8),
-            _ => return Err(error("out_of_range", "rating", format!("rating must be an integer from 1 to 5, got {number}"))),
+            _ => {
+                return Err(error(
+                    "out_of_range",
+                    "rating",
+                    format!("rating must be an integer from 1 to 5, got {number}"),
+                ))
+            }
         },
-        Some(_) => return Err(error("invalid_type", "rating", "rating must be an integer from 1 to 5".into())),
+        Some(_) => {
+            return Err(error(
+                "invalid_type",
+                "rating",
+                "rating must be an integer from 1 to 5".into(),
+            ))
+        }
     };
     let created_at = match object.get("created_at") {
         None | Some(Value::Null) => now,
         Some(Value::String(value)) => crate::time::parse_rfc3339(value).ok_or_else(|| {
-            error("invalid_date", "created_at", format!("created_at `{value}` is not an RFC 3339 date-time"))
+            error(
+                "invalid_date",
+                "created_at",
+                format!("created_at `{value}` is not an RFC 3339 date-time"),
+            )
         })?,
-        Some(_) => return Err(error("invalid_type", "created_at", "created_at must be an RFC 3339 string".into())),
+        Some(_) => {
+            return Err(error(
+                "invalid_type",
+                "created_at",
+                "created_at must be an RFC 3339 string".into(),
+            ))
+        }
     };
     let optional = |field: &'static str| -> Result<Option<String>, ItemError> {
-        optional_string(object, field, MAX_ID_CHARS).map_err(|(code, message)| error(code, field, message))
+        optional_string(object, field, MAX_ID_CHARS)
+            .map_err(|(code, message)| error(code, field, message))
     };
     let order_id = optional("order_id")?;
     let sku = optional("sku")?;
@@ -188,14 +271,22 @@ pub fn validate_item(index: usize, value: &Value, limits: &Limits, now: i64) -> 
     })
 }
 
-fn required_string(object: &Map<String, Value>, field: &str, max_chars: usize) -> Result<String, (&'static str, String)> {
+fn required_string(
+    object: &Map<String, Value>,
+    field: &str,
+    max_chars: usize,
+) -> Result<String, (&'static str, String)> {
     match optional_string(object, field, max_chars)? {
         Some(value) => Ok(value),
         None => Err(("missing_field", format!("{field} is required"))),
     }
 }
 
-fn optional_string(object: &Map<String, Value>, field: &str, max_chars: usize) -> Result<Option<String>, (&'static str, String)> {
+fn optional_string(
+    object: &Map<String, Value>,
+    field: &str,
+    max_chars: usize,
+) -> Result<Option<String>, (&'static str, String)> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(value)) => {
@@ -204,7 +295,10 @@ fn optional_string(object: &Map<String, Value>, field: &str, max_chars: usize) -
                 return Ok(None);
             }
             if value.chars().count() > max_chars {
-                return Err(("too_long", format!("{field} is longer than {max_chars} characters")));
+                return Err((
+                    "too_long",
+                    format!("{field} is longer than {max_chars} characters"),
+                ));
             }
             Ok(Some(value.to_string()))
         }
@@ -220,7 +314,10 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    const LIMITS: Limits = Limits { max_items: 3, max_text_chars: 20 };
+    const LIMITS: Limits = Limits {
+        max_items: 3,
+        max_text_chars: 20,
+    };
 
     fn valid() -> Value {
         json!({"external_id": "a1", "source": "review", "channel": "tmall", "text": "物流很快", "rating": 5,
@@ -234,18 +331,37 @@ mod tests {
         let array = serde_json::to_vec(&json!([valid(), valid()])).expect("json");
         assert_eq!(parse_items(&array, &LIMITS).expect("array").len(), 2);
         let ndjson = format!("{}\n\n{}\n", valid(), valid());
-        assert_eq!(parse_items(ndjson.as_bytes(), &LIMITS).expect("ndjson").len(), 2);
+        assert_eq!(
+            parse_items(ndjson.as_bytes(), &LIMITS)
+                .expect("ndjson")
+                .len(),
+            2
+        );
         let pretty = serde_json::to_string_pretty(&valid()).expect("json");
-        assert_eq!(parse_items(pretty.as_bytes(), &LIMITS).expect("pretty").len(), 1);
+        assert_eq!(
+            parse_items(pretty.as_bytes(), &LIMITS)
+                .expect("pretty")
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn refuses_bad_bodies() {
         assert_eq!(parse_items(b"  ", &LIMITS), Err(BodyError::Empty));
-        assert!(matches!(parse_items(b"{\"a\":", &LIMITS), Err(BodyError::Malformed { .. })));
-        assert!(matches!(parse_items(&[0xff, 0xfe], &LIMITS), Err(BodyError::NotUtf8)));
+        assert!(matches!(
+            parse_items(b"{\"a\":", &LIMITS),
+            Err(BodyError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse_items(&[0xff, 0xfe], &LIMITS),
+            Err(BodyError::NotUtf8)
+        ));
         let many = serde_json::to_vec(&json!([valid(), valid(), valid(), valid()])).expect("json");
-        assert_eq!(parse_items(&many, &LIMITS), Err(BodyError::TooManyItems { count: 4, max: 3 }));
+        assert_eq!(
+            parse_items(&many, &LIMITS),
+            Err(BodyError::TooManyItems { count: 4, max: 3 })
+        );
     }
 
     #[test]
@@ -265,11 +381,19 @@ mod tests {
             let mut item = valid();
             item[field] = value;
             let error = validate_item(4, &item, &LIMITS, 0).expect_err(field);
-            assert_eq!((error.field.as_str(), error.code, error.index), (field, code, 4));
+            assert_eq!(
+                (error.field.as_str(), error.code, error.index),
+                (field, code, 4)
+            );
         }
         let mut missing = valid();
         missing.as_object_mut().expect("object").remove("text");
-        assert_eq!(validate_item(0, &missing, &LIMITS, 0).expect_err("missing").code, "missing_field");
+        assert_eq!(
+            validate_item(0, &missing, &LIMITS, 0)
+                .expect_err("missing")
+                .code,
+            "missing_field"
+        );
     }
 
     proptest! {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::feedback::Analysis;
 use crate::index::{FeedbackIndex, IndexError};
-use crate::nlp::{AnalysisInput, Analyser};
+use crate::nlp::{Analyser, AnalysisInput};
 use crate::store::{Store, StoreError, StoredFeedback};
 
 use super::Wakeup;
@@ -47,8 +47,13 @@ struct Staged {
 
 impl Pipeline {
     fn analyse(&self, items: &[StoredFeedback]) -> Vec<Analysis> {
-        let inputs: Vec<AnalysisInput<'_>> =
-            items.iter().map(|item| AnalysisInput { text: &item.item.text, rating: item.item.rating }).collect();
+        let inputs: Vec<AnalysisInput<'_>> = items
+            .iter()
+            .map(|item| AnalysisInput {
+                text: &item.item.text,
+                rating: item.item.rating,
+            })
+            .collect();
         self.analyser.analyse_batch(&inputs)
     }
 
@@ -66,8 +71,13 @@ impl Pipeline {
             return Ok(0);
         }
         self.index.commit()?;
-        let analysed: Vec<(i64, &Analysis)> = staged.items.iter().map(|(item, analysis)| (item.id, analysis)).collect();
-        self.store.mark_indexed(&analysed, crate::time::now_unix())?;
+        let analysed: Vec<(i64, &Analysis)> = staged
+            .items
+            .iter()
+            .map(|(item, analysis)| (item.id, analysis))
+            .collect();
+        self.store
+            .mark_indexed(&analysed, crate::time::now_unix())?;
         let count = staged.items.len();
         *staged = Staged::default();
         Ok(count)
@@ -117,7 +127,10 @@ impl Pipeline {
 
     fn idle_wait(&self, staged: &Staged) -> Duration {
         match staged.oldest {
-            Some(oldest) => self.commit_interval.saturating_sub(oldest.elapsed()).max(Duration::from_millis(1)),
+            Some(oldest) => self
+                .commit_interval
+                .saturating_sub(oldest.elapsed())
+                .max(Duration::from_millis(1)),
             None => IDLE_POLL,
         }
     }
@@ -132,7 +145,9 @@ impl Pipeline {
             self.stage(items, staged)?;
         }
         let batch_full = staged.items.len() >= self.batch_size;
-        let waited_enough = staged.oldest.is_some_and(|oldest| oldest.elapsed() >= self.commit_interval);
+        let waited_enough = staged
+            .oldest
+            .is_some_and(|oldest| oldest.elapsed() >= self.commit_interval);
         if batch_full || waited_enough || (!found_work && !staged.items.is_empty()) {
             let committed = self.commit(staged)?;
             tracing::debug!(committed, "index batch committed");

@@ -73,7 +73,10 @@ pub fn split(text: &str, matches: &[LexiconMatch], lexicon: &Lexicon) -> Vec<Cla
         boundaries[index] = is_boundary;
     }
     let mut contrast_starts_at = vec![false; chars.len()];
-    for hit in matches.iter().filter(|hit| lexicon.roles(hit.entry).contains(&Role::Contrast)) {
+    for hit in matches
+        .iter()
+        .filter(|hit| lexicon.roles(hit.entry).contains(&Role::Contrast))
+    {
         if let Some(slot) = contrast_starts_at.get_mut(hit.start) {
             *slot = true;
         }
@@ -84,7 +87,11 @@ pub fn split(text: &str, matches: &[LexiconMatch], lexicon: &Lexicon) -> Vec<Cla
     let mut after_contrast = false;
     let push = |start: usize, end: usize, after_contrast: bool, clauses: &mut Vec<Clause>| {
         if end > start {
-            clauses.push(Clause { start, end, after_contrast });
+            clauses.push(Clause {
+                start,
+                end,
+                after_contrast,
+            });
         }
     };
     for index in 0..=chars.len() {
@@ -118,7 +125,15 @@ mod tests {
         let matches = lexicon.find(text);
         split(text, &matches, &lexicon)
             .into_iter()
-            .map(|clause| (text.chars().skip(clause.start).take(clause.end - clause.start).collect(), clause.after_contrast))
+            .map(|clause| {
+                (
+                    text.chars()
+                        .skip(clause.start)
+                        .take(clause.end - clause.start)
+                        .collect(),
+                    clause.after_contrast,
+                )
+            })
             .collect()
     }
 
@@ -126,18 +141,33 @@ mod tests {
     fn splits_on_punctuation_and_contrast() {
         assert_eq!(
             texts("物流很快，但是衣服起球"),
-            vec![("物流很快".to_string(), false), ("但是衣服起球".to_string(), true)]
+            vec![
+                ("物流很快".to_string(), false),
+                ("但是衣服起球".to_string(), true)
+            ]
         );
         assert_eq!(
             texts("物流很快但是衣服起球"),
-            vec![("物流很快".to_string(), false), ("但是衣服起球".to_string(), true)]
+            vec![
+                ("物流很快".to_string(), false),
+                ("但是衣服起球".to_string(), true)
+            ]
         );
     }
 
     #[test]
     fn keeps_decimal_numbers_and_latin_words_together() {
-        assert_eq!(texts("屏幕4.5寸 很清楚"), vec![("屏幕4.5寸".to_string(), false), ("很清楚".to_string(), false)]);
-        assert_eq!(texts("great product"), vec![("great product".to_string(), false)]);
+        assert_eq!(
+            texts("屏幕4.5寸 很清楚"),
+            vec![
+                ("屏幕4.5寸".to_string(), false),
+                ("很清楚".to_string(), false)
+            ]
+        );
+        assert_eq!(
+            texts("great product"),
+            vec![("great product".to_string(), false)]
+        );
     }
 
     proptest! {

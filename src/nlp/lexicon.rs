@@ -19,7 +19,10 @@ use crate::feedback::Polarity;
 #[derive(Debug, thiserror::Error)]
 pub enum LexiconError {
     #[error("cannot read lexicon file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("lexicon file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("lexicon file {path}: {message}")]
@@ -136,11 +139,17 @@ impl std::fmt::Debug for Lexicon {
 }
 
 fn read(path: &Path) -> Result<String, LexiconError> {
-    std::fs::read_to_string(path).map_err(|source| LexiconError::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| LexiconError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, LexiconError> {
-    toml::from_str(text).map_err(|error| LexiconError::Syntax { path: path.to_path_buf(), message: error.to_string() })
+    toml::from_str(text).map_err(|error| LexiconError::Syntax {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })
 }
 
 struct Builder {
@@ -182,32 +191,53 @@ impl Lexicon {
 
         let tags_dir = dir.join("tags");
         let mut tag_paths: Vec<PathBuf> = std::fs::read_dir(&tags_dir)
-            .map_err(|source| LexiconError::Io { path: tags_dir.clone(), source })?
+            .map_err(|source| LexiconError::Io {
+                path: tags_dir.clone(),
+                source,
+            })?
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
             .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
             .collect();
         // Sorted so the version hash and tag order do not depend on the file system.
         tag_paths.sort();
 
-        let mut builder = Builder { entry_index: HashMap::new(), entries: Vec::new(), roles: Vec::new() };
+        let mut builder = Builder {
+            entry_index: HashMap::new(),
+            entries: Vec::new(),
+            roles: Vec::new(),
+        };
         let mut tags = Vec::new();
         let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
         for path in &tag_paths {
             let text = read(path)?;
-            hasher.update(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            hasher.update(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
             hasher.update(text.as_bytes());
             let file: TagFile = parse(path, &text)?;
             for definition in file.tag {
-                let invalid = |message: String| LexiconError::Invalid { path: path.clone(), message };
+                let invalid = |message: String| LexiconError::Invalid {
+                    path: path.clone(),
+                    message,
+                };
                 let id = definition.id.trim().to_string();
                 let Some((library, aspect)) = id.split_once('.') else {
-                    return Err(invalid(format!("tag id `{id}` must look like `library.aspect`")));
+                    return Err(invalid(format!(
+                        "tag id `{id}` must look like `library.aspect`"
+                    )));
                 };
                 if library.is_empty() || aspect.is_empty() || id.contains(char::is_whitespace) {
-                    return Err(invalid(format!("tag id `{id}` must look like `library.aspect`")));
+                    return Err(invalid(format!(
+                        "tag id `{id}` must look like `library.aspect`"
+                    )));
                 }
                 if let Some(first) = seen_ids.insert(id.clone(), path.clone()) {
-                    return Err(invalid(format!("tag `{id}` is defined twice (also in {})", first.display())));
+                    return Err(invalid(format!(
+                        "tag `{id}` is defined twice (also in {})",
+                        first.display()
+                    )));
                 }
                 let tag_index = tags.len();
                 for word in &definition.aspects {
@@ -245,7 +275,10 @@ impl Lexicon {
             }
         }
         if tags.is_empty() {
-            return Err(LexiconError::Invalid { path: tags_dir, message: "no [[tag]] defined".into() });
+            return Err(LexiconError::Invalid {
+                path: tags_dir,
+                message: "no [[tag]] defined".into(),
+            });
         }
 
         for (words, polarity) in [
@@ -315,7 +348,11 @@ impl Lexicon {
         for hit in self.automaton.find_iter(text) {
             let start = char_offset.at(hit.start());
             let end = char_offset.at(hit.end());
-            matches.push(LexiconMatch { start, end, entry: hit.pattern().as_usize() });
+            matches.push(LexiconMatch {
+                start,
+                end,
+                entry: hit.pattern().as_usize(),
+            });
         }
         matches
     }
@@ -330,7 +367,11 @@ pub struct CharOffsets<'a> {
 
 impl<'a> CharOffsets<'a> {
     pub fn new(text: &'a str) -> Self {
-        CharOffsets { text, byte: 0, chars: 0 }
+        CharOffsets {
+            text,
+            byte: 0,
+            chars: 0,
+        }
     }
 
     pub fn at(&mut self, byte_offset: usize) -> usize {
@@ -349,23 +390,33 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn shipped() -> Lexicon {
-        Lexicon::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons")).expect("shipped lexicon loads")
+        Lexicon::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
+            .expect("shipped lexicon loads")
     }
 
     #[test]
     fn shipped_lexicon_has_every_canonical_tag() {
         let lexicon = shipped();
-        let taxonomy = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons/taxonomy.md"))
-            .expect("taxonomy copy");
+        let taxonomy = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons/taxonomy.md"),
+        )
+        .expect("taxonomy copy");
         let canonical: Vec<&str> = taxonomy
             .lines()
             .filter_map(|line| line.strip_prefix("| "))
             .filter_map(|rest| rest.split(" |").next())
             .filter(|id| id.contains('.') && !id.contains(' '))
             .collect();
-        assert_eq!(canonical.len(), 22, "taxonomy copy lists the 22 canonical ids");
+        assert_eq!(
+            canonical.len(),
+            22,
+            "taxonomy copy lists the 22 canonical ids"
+        );
         for id in canonical {
-            assert!(lexicon.tag_index(id).is_some(), "lexicon lacks canonical tag {id}");
+            assert!(
+                lexicon.tag_index(id).is_some(),
+                "lexicon lacks canonical tag {id}"
+            );
         }
     }
 

@@ -46,7 +46,12 @@ impl Analyser {
         let lexicon = Arc::new(Lexicon::load(lexicon_dir)?);
         let segmenter = Segmenter::new(&lexicon);
         let tagger = Box::new(LexiconTagger::new(lexicon.clone()));
-        Ok(Analyser { lexicon, segmenter, keywords: KeywordExtractor::new(), tagger })
+        Ok(Analyser {
+            lexicon,
+            segmenter,
+            keywords: KeywordExtractor::new(),
+            tagger,
+        })
     }
 
     pub fn lexicon(&self) -> &Lexicon {
@@ -66,12 +71,20 @@ impl Analyser {
         let matches = self.lexicon.find(&text);
         let clauses = clauses::split(&text, &matches, &self.lexicon);
         let chars = text.chars().collect();
-        PreparedText { text, chars, matches, clauses }
+        PreparedText {
+            text,
+            chars,
+            matches,
+            clauses,
+        }
     }
 
     /// Analyses a batch in parallel on the rayon pool; order is preserved.
     pub fn analyse_batch(&self, inputs: &[AnalysisInput<'_>]) -> Vec<Analysis> {
-        let prepared: Vec<PreparedText> = inputs.par_iter().map(|input| self.prepare(input.text)).collect();
+        let prepared: Vec<PreparedText> = inputs
+            .par_iter()
+            .map(|input| self.prepare(input.text))
+            .collect();
         let outputs: Vec<_> = prepared
             .par_chunks(64)
             .flat_map_iter(|chunk| self.tagger.tag_batch(chunk))
@@ -111,11 +124,16 @@ mod tests {
     use super::*;
 
     fn analyser() -> Analyser {
-        Analyser::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons")).expect("shipped lexicon")
+        Analyser::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
+            .expect("shipped lexicon")
     }
 
     fn tags(analysis: &Analysis) -> Vec<(String, &'static str)> {
-        let mut tags: Vec<_> = analysis.tags.iter().map(|tag| (tag.tag.clone(), tag.polarity.as_str())).collect();
+        let mut tags: Vec<_> = analysis
+            .tags
+            .iter()
+            .map(|tag| (tag.tag.clone(), tag.polarity.as_str()))
+            .collect();
         tags.sort();
         tags
     }
@@ -125,23 +143,40 @@ mod tests {
         let analysis = analyser().analyse("物流很快，但是衣服起球");
         assert_eq!(
             tags(&analysis),
-            vec![("logistics.speed".to_string(), "pos"), ("product.material".to_string(), "neg")]
+            vec![
+                ("logistics.speed".to_string(), "pos"),
+                ("product.material".to_string(), "neg")
+            ]
         );
-        assert_eq!(analysis.sentiment, Polarity::Neg, "the verdict after 但是 weighs more");
+        assert_eq!(
+            analysis.sentiment,
+            Polarity::Neg,
+            "the verdict after 但是 weighs more"
+        );
     }
 
     #[test]
     fn negation_flips_polarity() {
         let analysis = analyser().analyse("物流不快");
-        assert_eq!(tags(&analysis), vec![("logistics.speed".to_string(), "neg")]);
+        assert_eq!(
+            tags(&analysis),
+            vec![("logistics.speed".to_string(), "neg")]
+        );
         let analysis = analyser().analyse("洗了几次也不起球");
-        assert_eq!(tags(&analysis), vec![("product.material".to_string(), "pos")]);
+        assert_eq!(
+            tags(&analysis),
+            vec![("product.material".to_string(), "pos")]
+        );
     }
 
     #[test]
     fn evidence_points_at_the_clause_and_words() {
         let analysis = analyser().analyse("物流很快，但是衣服起球");
-        let material = analysis.tags.iter().find(|tag| tag.tag == "product.material").expect("material tag");
+        let material = analysis
+            .tags
+            .iter()
+            .find(|tag| tag.tag == "product.material")
+            .expect("material tag");
         assert_eq!(material.evidence.clause, "但是衣服起球");
         assert_eq!(material.evidence.clause_span, [5, 11]);
         assert_eq!(material.evidence.text, "起球");
@@ -161,13 +196,20 @@ mod tests {
         assert_eq!(analysis.normalised_text, "质量很差，XL码偏小");
         assert_eq!(
             tags(&analysis),
-            vec![("product.quality".to_string(), "neg"), ("product.size_fit".to_string(), "neg")]
+            vec![
+                ("product.quality".to_string(), "neg"),
+                ("product.size_fit".to_string(), "neg")
+            ]
         );
     }
 
     #[test]
     fn records_the_lexicon_version() {
         let analysis = analyser().analyse("好评");
-        assert!(analysis.analyser_version.starts_with("lexicon:lex-"), "{}", analysis.analyser_version);
+        assert!(
+            analysis.analyser_version.starts_with("lexicon:lex-"),
+            "{}",
+            analysis.analyser_version
+        );
     }
 }

@@ -96,7 +96,10 @@ mod tests {
 
     #[test]
     fn keeps_emoji_and_collapses_whitespace() {
-        assert_eq!(normalise("  太差了  😡\r\n\n\n客服：您好\t "), "太差了 😡\n客服：您好");
+        assert_eq!(
+            normalise("  太差了  😡\r\n\n\n客服：您好\t "),
+            "太差了 😡\n客服：您好"
+        );
     }
 
     #[test]

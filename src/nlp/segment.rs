@@ -31,20 +31,34 @@ impl Segmenter {
         for word in user_dictionary(lexicon) {
             jieba.add_word(&word, None, None);
         }
-        Segmenter { jieba: Arc::new(jieba) }
+        Segmenter {
+            jieba: Arc::new(jieba),
+        }
     }
 
     pub fn jieba(&self) -> &Jieba {
         &self.jieba
     }
 
-    /// Words with byte offsets, precise mode with HMM for unknown words.
+    /// Words with byte offsets, precise mode with HMM for unknown words:
+    /// how queries are cut.
     pub fn words<'a>(&self, text: &'a str) -> Vec<jieba_rs::Token<'a>> {
-        self.jieba.tokenize(text, jieba_rs::TokenizeMode::Default, true)
+        self.jieba
+            .tokenize(text, jieba_rs::TokenizeMode::Default, true)
+    }
+
+    /// Precise words plus the dictionary words inside longer ones
+    /// ("尺码偏小" also yields "尺码", "偏小"): how documents are indexed, so a
+    /// query for a part of a compound still finds it.
+    pub fn index_words<'a>(&self, text: &'a str) -> Vec<jieba_rs::Token<'a>> {
+        self.jieba
+            .tokenize(text, jieba_rs::TokenizeMode::Search, true)
     }
 
     pub fn tokenizer(&self) -> JiebaTokenizer {
-        JiebaTokenizer { segmenter: self.clone() }
+        JiebaTokenizer {
+            segmenter: self.clone(),
+        }
     }
 }
 
@@ -54,7 +68,8 @@ pub fn user_dictionary(lexicon: &Lexicon) -> Vec<String> {
         .surface_forms()
         .filter(|word| {
             let length = word.chars().count();
-            (2..=MAX_DICTIONARY_WORD_CHARS).contains(&length) && word.chars().all(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))
+            (2..=MAX_DICTIONARY_WORD_CHARS).contains(&length)
+                && word.chars().all(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))
         })
         .map(str::to_string)
         .collect();
@@ -62,8 +77,9 @@ pub fn user_dictionary(lexicon: &Lexicon) -> Vec<String> {
     words
 }
 
-/// tantivy tokenizer over [`Segmenter`]: drops punctuation and whitespace,
-/// lower-cases Latin, keeps byte offsets for highlighting.
+/// tantivy tokenizer over [`Segmenter`] for indexing: search-mode words,
+/// punctuation and whitespace dropped, Latin lower-cased, byte offsets kept
+/// for highlighting.
 #[derive(Clone)]
 pub struct JiebaTokenizer {
     segmenter: Segmenter,
@@ -79,7 +95,7 @@ impl Tokenizer for JiebaTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> JiebaTokenStream {
         let mut tokens = Vec::new();
-        for word in self.segmenter.words(text) {
+        for word in self.segmenter.index_words(text) {
             if !word.word.chars().any(char::is_alphanumeric) {
                 continue;
             }

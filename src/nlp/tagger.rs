@@ -93,13 +93,22 @@ impl LexiconTagger {
         let mut pending_list_aspects: Vec<(usize, [usize; 2])> = Vec::new();
 
         for (clause_index, clause) in prepared.clauses.iter().enumerate() {
-            let hits: Vec<&LexiconMatch> =
-                prepared.matches.iter().filter(|hit| hit.start >= clause.start && hit.end <= clause.end).collect();
+            let hits: Vec<&LexiconMatch> = prepared
+                .matches
+                .iter()
+                .filter(|hit| hit.start >= clause.start && hit.end <= clause.end)
+                .collect();
             let opinions = self.opinions(&hits, prepared);
             let excluded: Vec<usize> = hits
                 .iter()
                 .flat_map(|hit| self.lexicon.roles(hit.entry))
-                .filter_map(|role| if let Role::Exclude(tag) = role { Some(*tag) } else { None })
+                .filter_map(|role| {
+                    if let Role::Exclude(tag) = role {
+                        Some(*tag)
+                    } else {
+                        None
+                    }
+                })
                 .collect();
 
             // A list item from the previous clause takes this clause's first general verdict.
@@ -122,10 +131,13 @@ impl LexiconTagger {
             let aspects: Vec<(usize, usize, usize)> = hits
                 .iter()
                 .flat_map(|hit| {
-                    self.lexicon.roles(hit.entry).iter().filter_map(move |role| match role {
-                        Role::Aspect(tag) => Some((*tag, hit.start, hit.end)),
-                        _ => None,
-                    })
+                    self.lexicon
+                        .roles(hit.entry)
+                        .iter()
+                        .filter_map(move |role| match role {
+                            Role::Aspect(tag) => Some((*tag, hit.start, hit.end)),
+                            _ => None,
+                        })
                 })
                 .collect();
             for (position, &(tag, start, end)) in aspects.iter().enumerate() {
@@ -133,21 +145,27 @@ impl LexiconTagger {
                     .iter()
                     .find(|other| other.1 >= end && other.0 != tag)
                     .map_or(clause.end, |other| other.1);
-                let previous_aspect_end =
-                    aspects[..position].iter().rev().find(|other| other.0 != tag).map_or(clause.start, |other| other.2);
+                let previous_aspect_end = aspects[..position]
+                    .iter()
+                    .rev()
+                    .find(|other| other.0 != tag)
+                    .map_or(clause.start, |other| other.2);
                 let eligible = |opinion: &&Opinion| opinion.own_tag.is_none_or(|own| own == tag);
                 let chosen = opinions
                     .iter()
                     .filter(eligible)
                     .find(|opinion| opinion.start >= end && opinion.end <= next_aspect_start)
                     .or_else(|| {
+                        opinions.iter().filter(eligible).rev().find(|opinion| {
+                            opinion.end <= start && opinion.start >= previous_aspect_end
+                        })
+                    })
+                    .or_else(|| {
                         opinions
                             .iter()
                             .filter(eligible)
-                            .rev()
-                            .find(|opinion| opinion.end <= start && opinion.start >= previous_aspect_end)
-                    })
-                    .or_else(|| opinions.iter().filter(eligible).find(|opinion| opinion.start >= end));
+                            .find(|opinion| opinion.start >= end)
+                    });
                 match chosen {
                     Some(opinion) => clause_candidates.push(Candidate {
                         tag,
@@ -163,7 +181,10 @@ impl LexiconTagger {
                     None => {
                         let clause_is_list_item = clause.end - clause.start <= LIST_ITEM_MAX_CHARS
                             && hits.iter().all(|hit| {
-                                self.lexicon.roles(hit.entry).iter().all(|role| matches!(role, Role::Aspect(_)))
+                                self.lexicon
+                                    .roles(hit.entry)
+                                    .iter()
+                                    .all(|role| matches!(role, Role::Aspect(_)))
                             });
                         if clause_is_list_item {
                             pending_list_aspects.push((tag, [start, end]));
@@ -177,7 +198,11 @@ impl LexiconTagger {
                         let negated = self.is_negated(&hits, hit, prepared);
                         clause_candidates.push(Candidate {
                             tag,
-                            polarity: if negated { polarity.flipped() } else { polarity },
+                            polarity: if negated {
+                                polarity.flipped()
+                            } else {
+                                polarity
+                            },
                             score: SCORE_PHRASE,
                             span: [hit.start, hit.end],
                             clause: clause_index,
@@ -189,7 +214,11 @@ impl LexiconTagger {
 
             // Clause contribution to the overall sentiment: tag verdicts, and
             // general opinions when the clause has no tag.
-            let weight = if clause.after_contrast { CONTRAST_WEIGHT } else { 1.0 };
+            let weight = if clause.after_contrast {
+                CONTRAST_WEIGHT
+            } else {
+                1.0
+            };
             let mut clause_score = 0.0;
             if clause_candidates.is_empty() {
                 for opinion in opinions.iter().filter(|opinion| opinion.own_tag.is_none()) {
@@ -211,7 +240,11 @@ impl LexiconTagger {
         } else {
             Polarity::Neu
         };
-        TaggerOutput { tags: self.final_verdicts(candidates, prepared), sentiment, sentiment_score }
+        TaggerOutput {
+            tags: self.final_verdicts(candidates, prepared),
+            sentiment,
+            sentiment_score,
+        }
     }
 
     fn opinions(&self, hits: &[&LexiconMatch], prepared: &PreparedText) -> Vec<Opinion> {
@@ -226,7 +259,11 @@ impl LexiconTagger {
                 let negated = self.is_negated(hits, hit, prepared);
                 let strength = self.degree_before(&hits[..position], hit.start);
                 opinions.push(Opinion {
-                    polarity: if negated { polarity.flipped() } else { polarity },
+                    polarity: if negated {
+                        polarity.flipped()
+                    } else {
+                        polarity
+                    },
                     strength,
                     start: hit.start,
                     end: hit.end,
@@ -239,7 +276,12 @@ impl LexiconTagger {
 
     /// A negation word ends right before `hit`, possibly with degree words or
     /// one filler character between ("不太好", "没有很快", "不是很好").
-    fn is_negated(&self, hits: &[&LexiconMatch], hit: &LexiconMatch, prepared: &PreparedText) -> bool {
+    fn is_negated(
+        &self,
+        hits: &[&LexiconMatch],
+        hit: &LexiconMatch,
+        prepared: &PreparedText,
+    ) -> bool {
         let mut cursor = hit.start;
         let mut negations = 0;
         for earlier in hits.iter().rev().filter(|earlier| earlier.end <= hit.start) {
@@ -267,19 +309,33 @@ impl LexiconTagger {
             .rev()
             .take_while(|earlier| start - earlier.end <= 1)
             .flat_map(|earlier| self.lexicon.roles(earlier.entry))
-            .find_map(|role| if let Role::Degree(multiplier) = role { Some(*multiplier) } else { None })
+            .find_map(|role| {
+                if let Role::Degree(multiplier) = role {
+                    Some(*multiplier)
+                } else {
+                    None
+                }
+            })
             .unwrap_or(1.0)
     }
 
-    fn final_verdicts(&self, candidates: Vec<Candidate>, prepared: &PreparedText) -> Vec<TagMention> {
+    fn final_verdicts(
+        &self,
+        candidates: Vec<Candidate>,
+        prepared: &PreparedText,
+    ) -> Vec<TagMention> {
         let mut decisive: Vec<Candidate> = Vec::new();
         for candidate in candidates {
-            match decisive.iter_mut().find(|existing| existing.tag == candidate.tag) {
+            match decisive
+                .iter_mut()
+                .find(|existing| existing.tag == candidate.tag)
+            {
                 // Later mentions are the final verdict; within one clause a
                 // phrase beats an aspect with a general opinion.
                 Some(existing) => {
                     let later_clause = candidate.clause > existing.clause;
-                    let same_clause_stronger = candidate.clause == existing.clause && candidate.score > existing.score;
+                    let same_clause_stronger =
+                        candidate.clause == existing.clause && candidate.score > existing.score;
                     if later_clause || same_clause_stronger {
                         *existing = candidate;
                     }
@@ -301,7 +357,9 @@ impl LexiconTagger {
                         clause: prepared.chars[clause.start..clause.end].iter().collect(),
                         clause_span: [clause.start, clause.end],
                         span: candidate.span,
-                        text: prepared.chars[candidate.span[0]..candidate.span[1]].iter().collect(),
+                        text: prepared.chars[candidate.span[0]..candidate.span[1]]
+                            .iter()
+                            .collect(),
                     },
                 }
             })
@@ -310,7 +368,10 @@ impl LexiconTagger {
 }
 
 fn is_negation_filler(ch: Option<char>) -> bool {
-    matches!(ch, Some('是' | '太' | '够' | '算' | '怎' | '会' | '很' | '大' | '那' | '再'))
+    matches!(
+        ch,
+        Some('是' | '太' | '够' | '算' | '怎' | '会' | '很' | '大' | '那' | '再')
+    )
 }
 
 impl Tagger for LexiconTagger {
@@ -319,6 +380,9 @@ impl Tagger for LexiconTagger {
     }
 
     fn tag_batch(&self, texts: &[PreparedText]) -> Vec<TaggerOutput> {
-        texts.iter().map(|prepared| self.tag_one(prepared)).collect()
+        texts
+            .iter()
+            .map(|prepared| self.tag_one(prepared))
+            .collect()
     }
 }

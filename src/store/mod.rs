@@ -28,12 +28,17 @@ pub enum StoreError {
     #[error("stored row {id} is corrupt: {message}")]
     Corrupt { id: i64, message: String },
     #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 fn classify(error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Busy
+        }
         _ => StoreError::Sqlite(error),
     }
 }
@@ -116,7 +121,9 @@ pub struct Store {
 
 const COLUMNS: &str = "id, external_id, source, channel, text, rating, order_id, sku, product_name, category, consumer_id, store, created_at, received_at, meta, state, analysis";
 
-fn row_to_feedback(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredFeedback, StoreError>> {
+fn row_to_feedback(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<StoredFeedback, StoreError>> {
     let id: i64 = row.get(0)?;
     let source_text: String = row.get(2)?;
     let meta_text: Option<String> = row.get(14)?;
@@ -126,15 +133,25 @@ fn row_to_feedback(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredFee
     let Some(source) = Source::parse(&source_text) else {
         return Ok(Err(corrupt(format!("unknown source {source_text}"))));
     };
-    let meta = match meta_text.map(|text| serde_json::from_str(&text)).transpose() {
+    let meta = match meta_text
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+    {
         Ok(meta) => meta,
         Err(error) => return Ok(Err(corrupt(format!("meta: {error}")))),
     };
-    let analysis = match analysis_text.map(|text| serde_json::from_str(&text)).transpose() {
+    let analysis = match analysis_text
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+    {
         Ok(analysis) => analysis,
         Err(error) => return Ok(Err(corrupt(format!("analysis: {error}")))),
     };
-    let state = if state_text == "indexed" { ProcessingState::Indexed } else { ProcessingState::Pending };
+    let state = if state_text == "indexed" {
+        ProcessingState::Indexed
+    } else {
+        ProcessingState::Pending
+    };
     Ok(Ok(StoredFeedback {
         id,
         item: NewFeedback {
@@ -160,21 +177,33 @@ fn row_to_feedback(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredFee
 
 impl Store {
     pub fn open(data_dir: &Path, full_durability: bool) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| StoreError::DataDir { path: data_dir.display().to_string(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
         let connection = Connection::open(data_dir.join("xinsheng.db"))?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", if full_durability { "FULL" } else { "NORMAL" })?;
+        connection.pragma_update(
+            None,
+            "synchronous",
+            if full_durability { "FULL" } else { "NORMAL" },
+        )?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.execute_batch(SCHEMA)?;
-        Ok(Store { connection: Mutex::new(connection) })
+        Ok(Store {
+            connection: Mutex::new(connection),
+        })
     }
 
     /// Stores a batch in one transaction: all of it or none of it. Items whose
     /// (source, channel, external_id) is already stored, in the database or
     /// earlier in the same batch, return the existing id.
-    pub fn insert_batch(&self, items: &[NewFeedback], received_at: i64) -> Result<Vec<Inserted>, StoreError> {
+    pub fn insert_batch(
+        &self,
+        items: &[NewFeedback],
+        received_at: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction().map_err(classify)?;
         let mut inserted = Vec::with_capacity(items.len());
@@ -184,8 +213,9 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT (source, channel, external_id) DO NOTHING",
             )?;
-            let mut existing = transaction
-                .prepare_cached("SELECT id FROM feedback WHERE source = ?1 AND channel = ?2 AND external_id = ?3")?;
+            let mut existing = transaction.prepare_cached(
+                "SELECT id FROM feedback WHERE source = ?1 AND channel = ?2 AND external_id = ?3",
+            )?;
             for item in items {
                 let meta = item.meta.as_ref().map(serde_json::Value::to_string);
                 let changed = insert
@@ -210,10 +240,17 @@ impl Store {
                     transaction.last_insert_rowid()
                 } else {
                     existing
-                        .query_row(params![item.source.as_str(), item.channel, item.external_id], |row| row.get(0))
+                        .query_row(
+                            params![item.source.as_str(), item.channel, item.external_id],
+                            |row| row.get(0),
+                        )
                         .map_err(classify)?
                 };
-                inserted.push(Inserted { id, external_id: item.external_id.clone(), duplicate: changed == 0 });
+                inserted.push(Inserted {
+                    id,
+                    external_id: item.external_id.clone(),
+                    duplicate: changed == 0,
+                });
             }
         }
         transaction.commit().map_err(classify)?;
@@ -222,26 +259,46 @@ impl Store {
 
     pub fn get(&self, id: i64) -> Result<Option<StoredFeedback>, StoreError> {
         let connection = self.connection.lock();
-        let mut statement = connection.prepare_cached(&format!("SELECT {COLUMNS} FROM feedback WHERE id = ?1"))?;
-        let row = statement.query_row(params![id], row_to_feedback).optional().map_err(classify)?;
+        let mut statement =
+            connection.prepare_cached(&format!("SELECT {COLUMNS} FROM feedback WHERE id = ?1"))?;
+        let row = statement
+            .query_row(params![id], row_to_feedback)
+            .optional()
+            .map_err(classify)?;
         row.transpose()
     }
 
     /// Pending items with id above `after_id`, oldest first.
-    pub fn pending_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredFeedback>, StoreError> {
+    pub fn pending_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredFeedback>, StoreError> {
         self.select_page("state = 'pending' AND id > ?1", after_id, limit)
     }
 
     /// Every item with id above `after_id`, for rebuilding the index.
-    pub fn page_after(&self, after_id: i64, limit: usize) -> Result<Vec<StoredFeedback>, StoreError> {
+    pub fn page_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredFeedback>, StoreError> {
         self.select_page("id > ?1", after_id, limit)
     }
 
-    fn select_page(&self, condition: &str, after_id: i64, limit: usize) -> Result<Vec<StoredFeedback>, StoreError> {
+    fn select_page(
+        &self,
+        condition: &str,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredFeedback>, StoreError> {
         let connection = self.connection.lock();
-        let mut statement = connection
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM feedback WHERE {condition} ORDER BY id LIMIT ?2"))?;
-        let rows = statement.query_map(params![after_id, limit as i64], row_to_feedback).map_err(classify)?;
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM feedback WHERE {condition} ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = statement
+            .query_map(params![after_id, limit as i64], row_to_feedback)
+            .map_err(classify)?;
         let mut items = Vec::new();
         for row in rows {
             items.push(row.map_err(classify)??);
@@ -251,7 +308,11 @@ impl Store {
 
     /// Records analyses and marks the items indexed, in one transaction.
     /// Call only after the index commit holding these items succeeded.
-    pub fn mark_indexed(&self, analysed: &[(i64, &Analysis)], analysed_at: i64) -> Result<(), StoreError> {
+    pub fn mark_indexed(
+        &self,
+        analysed: &[(i64, &Analysis)],
+        analysed_at: i64,
+    ) -> Result<(), StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction().map_err(classify)?;
         {
@@ -259,10 +320,11 @@ impl Store {
                 "UPDATE feedback SET state = ?2, analysis = ?3, analyser_version = ?4, analysed_at = ?5 WHERE id = ?1",
             )?;
             for (id, analysis) in analysed {
-                let analysis_json = serde_json::to_string(analysis).map_err(|error| StoreError::Corrupt {
-                    id: *id,
-                    message: format!("analysis does not serialise: {error}"),
-                })?;
+                let analysis_json =
+                    serde_json::to_string(analysis).map_err(|error| StoreError::Corrupt {
+                        id: *id,
+                        message: format!("analysis does not serialise: {error}"),
+                    })?;
                 update
                     .execute(params![
                         id,
@@ -281,15 +343,22 @@ impl Store {
     /// Puts every item back in the queue, for re-analysis with a new lexicon or model.
     pub fn requeue_all(&self) -> Result<u64, StoreError> {
         let connection = self.connection.lock();
-        let changed = connection.execute("UPDATE feedback SET state = 'pending'", []).map_err(classify)?;
+        let changed = connection
+            .execute("UPDATE feedback SET state = 'pending'", [])
+            .map_err(classify)?;
         Ok(changed as u64)
     }
 
     pub fn queue_counts(&self) -> Result<QueueCounts, StoreError> {
         let connection = self.connection.lock();
-        let mut statement = connection.prepare_cached("SELECT state, COUNT(*) FROM feedback GROUP BY state")?;
+        let mut statement =
+            connection.prepare_cached("SELECT state, COUNT(*) FROM feedback GROUP BY state")?;
         let mut counts = QueueCounts::default();
-        let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))).map_err(classify)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(classify)?;
         for row in rows {
             let (state, count) = row.map_err(classify)?;
             match state.as_str() {
@@ -303,13 +372,23 @@ impl Store {
     pub fn import_progress(&self, file_key: &str) -> Result<u64, StoreError> {
         let connection = self.connection.lock();
         let rows_done: Option<i64> = connection
-            .query_row("SELECT rows_done FROM import_progress WHERE file_key = ?1", params![file_key], |row| row.get(0))
+            .query_row(
+                "SELECT rows_done FROM import_progress WHERE file_key = ?1",
+                params![file_key],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(classify)?;
         Ok(rows_done.unwrap_or(0) as u64)
     }
 
-    pub fn save_import_progress(&self, file_key: &str, path: &str, rows_done: u64, now: i64) -> Result<(), StoreError> {
+    pub fn save_import_progress(
+        &self,
+        file_key: &str,
+        path: &str,
+        rows_done: u64,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let connection = self.connection.lock();
         connection
             .execute(
@@ -348,7 +427,9 @@ mod tests {
     fn duplicate_external_ids_are_stored_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), false).expect("open");
-        let first = store.insert_batch(&[item("a"), item("b"), item("a")], 1).expect("insert");
+        let first = store
+            .insert_batch(&[item("a"), item("b"), item("a")], 1)
+            .expect("insert");
         assert_eq!(first[0].id, first[2].id);
         assert!(!first[0].duplicate && first[2].duplicate);
         let again = store.insert_batch(&[item("b")], 2).expect("insert again");

@@ -1,0 +1,8 @@
+//! Integration tests against the real `xinsheng` binary: real HTTP on
+//! loopback, a real SQLite database and tantivy index in a temp directory.
+//! One test binary, one module per feature.
+
+mod cli;
+mod crash;
+mod feedback_api;
+mod server;
