@@ -1,0 +1,197 @@
+//! End-to-end benchmark (not a timed test): `make bench`.
+//!
+//! Builds N items (default 100,000) from ../shared/data/reviews_train.jsonl,
+//! starts the release `xinsheng serve` on a temporary data directory, posts
+//! them over loopback HTTP in batches from two client threads, and measures
+//! the time until every item is analysed, stored and visible in a committed
+//! index. Then measures search latency (p50/p99) over mixed queries, board
+//! latency, and `classify` throughput.
+//!
+//! Env: XINSHENG_BENCH_ITEMS (default 100000), XINSHENG_BENCH_CORPUS.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let corpus = std::env::var("XINSHENG_BENCH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("../shared/data/reviews_train.jsonl"));
+    let total: usize = std::env::var("XINSHENG_BENCH_ITEMS").ok().and_then(|value| value.parse().ok()).unwrap_or(100_000);
+    let binary = root.join("target/release/xinsheng");
+    if !corpus.exists() || !binary.exists() {
+        eprintln!("needs {} and {} (run `cargo build --release`)", corpus.display(), binary.display());
+        return;
+    }
+    let reviews: Vec<(String, String)> = std::io::BufReader::new(std::fs::File::open(&corpus).expect("corpus"))
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .map(|review| (review["text"].as_str().unwrap_or("").to_string(), review["category"].as_str().unwrap_or("").to_string()))
+        .filter(|(text, _)| !text.trim().is_empty())
+        .collect();
+    let channels = ["tmall", "jd", "douyin", "wechat", "store"];
+    let now = 1_795_132_800i64; // 2026-11-20T00:00:00Z: a fixed 90-day window keeps runs comparable
+    let items: Vec<Value> = (0..total)
+        .map(|n| {
+            let (text, category) = &reviews[n % reviews.len()];
+            let created = now - (n as i64 * 7919) % (90 * 86_400);
+            json!({"external_id": format!("bench-{n}"), "source": "review", "channel": channels[n % channels.len()],
+                   "text": text, "category": category, "sku": format!("SKU-{}", n % 200),
+                   "created_at": time_rfc3339(created)})
+        })
+        .collect();
+    let bytes: usize = items.iter().map(|item| item["text"].as_str().map_or(0, str::len)).sum();
+    println!("items: {total} ({:.1} MB of text, from {})", bytes as f64 / 1e6, corpus.display());
+
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut server = Command::new(&binary)
+        .current_dir(&root)
+        .args(["--data-dir"])
+        .arg(data_dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
+    let ready = Instant::now();
+    while client.get(format!("{base}/healthz")).send().map(|r| !r.status().is_success()).unwrap_or(true) {
+        assert!(ready.elapsed() < Duration::from_secs(60), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let batches: Vec<Vec<u8>> = items.chunks(5_000).map(|chunk| serde_json::to_vec(chunk).expect("json")).collect();
+    let started = Instant::now();
+    let acknowledged = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for lane in 0..2 {
+            let (client, base, batches, acknowledged) = (&client, &base, &batches, &acknowledged);
+            scope.spawn(move || {
+                for body in batches.iter().skip(lane).step_by(2) {
+                    let response = client.post(format!("{base}/api/v1/feedback")).body(body.clone()).send().expect("post");
+                    assert_eq!(response.status().as_u16(), 202);
+                    acknowledged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let ingest_acknowledged = started.elapsed();
+    loop {
+        let health: Value = client.get(format!("{base}/healthz")).send().and_then(|r| r.json()).expect("health");
+        if health["queue"]["pending"] == 0 && health["indexed_documents"].as_u64() == Some(total as u64) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let end_to_end = started.elapsed();
+    println!(
+        "ingest: all {total} acknowledged (stored durably) in {:.2} s = {:.0} items/s",
+        ingest_acknowledged.as_secs_f64(),
+        total as f64 / ingest_acknowledged.as_secs_f64()
+    );
+    println!(
+        "end to end (HTTP → analysis → database → committed index): {:.2} s = {:.0} items/s",
+        end_to_end.as_secs_f64(),
+        total as f64 / end_to_end.as_secs_f64()
+    );
+
+    let queries = [
+        "q=%E8%B4%A8%E9%87%8F",                                    // 质量
+        "q=%E7%89%A9%E6%B5%81%20%E6%85%A2",                        // 物流 慢
+        "q=%E8%B5%B7%E7%90%83&tag=product.material",               // 起球
+        "tag=logistics.speed&polarity=neg&sort=newest",
+        "q=%E5%8C%85%E8%A3%85&channel=jd",                         // 包装
+        "library=service&polarity=neg&from=2026-10-01&to=2026-11-01",
+        "q=%E5%91%B3%E9%81%93%20%E5%A5%BD%E5%90%83",               // 味道 好吃
+        "q=%E5%B1%8F%E5%B9%95&sku=SKU-7",                           // 屏幕
+    ];
+    let mut latencies = Vec::new();
+    for round in 0..100 {
+        for query in queries {
+            let started = Instant::now();
+            let response = client.get(format!("{base}/api/v1/search?{query}&offset={}", round % 3)).send().expect("search");
+            assert!(response.status().is_success());
+            let _ = response.bytes();
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "search ({} queries, facets included): p50 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0)
+    );
+    let mut board_latencies = Vec::new();
+    for round in 0..50 {
+        let started = Instant::now();
+        let channel = if round % 2 == 0 { "" } else { "&channel=jd" };
+        let response = client
+            .get(format!("{base}/api/v1/boards/issues?from=2026-08-22&to=2026-11-20{channel}"))
+            .send()
+            .expect("board");
+        assert!(response.status().is_success());
+        let _ = response.bytes();
+        board_latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    board_latencies.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "issue board, 90 days by day + previous period: p50 {:.1} ms, p95 {:.1} ms",
+        percentile(&board_latencies, 50.0),
+        percentile(&board_latencies, 95.0)
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // classify: the same analysis path, no server or database.
+    let input: String = reviews.iter().take(total.min(reviews.len())).enumerate().map(|(n, (text, _))| format!("{}\n", json!({"id": n, "text": text}))).collect();
+    let started = Instant::now();
+    let mut classify = Command::new(&binary)
+        .current_dir(&root)
+        .arg("classify")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("classify");
+    let mut stdin = classify.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = classify.wait_with_output().expect("classify output");
+    let _ = writer.join();
+    let classified = output.stdout.iter().filter(|b| **b == b'\n').count();
+    println!(
+        "classify: {classified} reviews in {:.2} s = {:.0} reviews/s (including start-up and dictionary load)",
+        started.elapsed().as_secs_f64(),
+        classified as f64 / started.elapsed().as_secs_f64()
+    );
+}
+
+fn time_rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let seconds = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant), to avoid a dependency just for the bench.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", seconds / 3600, seconds % 3600 / 60, seconds % 60)
+}
