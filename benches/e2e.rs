@@ -29,19 +29,32 @@ fn main() {
     let corpus = std::env::var("XINSHENG_BENCH_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("../shared/data/reviews_train.jsonl"));
-    let total: usize = std::env::var("XINSHENG_BENCH_ITEMS").ok().and_then(|value| value.parse().ok()).unwrap_or(100_000);
+    let total: usize = std::env::var("XINSHENG_BENCH_ITEMS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(100_000);
     let binary = root.join("target/release/xinsheng");
     if !corpus.exists() || !binary.exists() {
-        eprintln!("needs {} and {} (run `cargo build --release`)", corpus.display(), binary.display());
+        eprintln!(
+            "needs {} and {} (run `cargo build --release`)",
+            corpus.display(),
+            binary.display()
+        );
         return;
     }
-    let reviews: Vec<(String, String)> = std::io::BufReader::new(std::fs::File::open(&corpus).expect("corpus"))
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
-        .map(|review| (review["text"].as_str().unwrap_or("").to_string(), review["category"].as_str().unwrap_or("").to_string()))
-        .filter(|(text, _)| !text.trim().is_empty())
-        .collect();
+    let reviews: Vec<(String, String)> =
+        std::io::BufReader::new(std::fs::File::open(&corpus).expect("corpus"))
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+            .map(|review| {
+                (
+                    review["text"].as_str().unwrap_or("").to_string(),
+                    review["category"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .filter(|(text, _)| !text.trim().is_empty())
+            .collect();
     let channels = ["tmall", "jd", "douyin", "wechat", "store"];
     let now = 1_795_132_800i64; // 2026-11-20T00:00:00Z: a fixed 90-day window keeps runs comparable
     let items: Vec<Value> = (0..total)
@@ -53,11 +66,21 @@ fn main() {
                    "created_at": time_rfc3339(created)})
         })
         .collect();
-    let bytes: usize = items.iter().map(|item| item["text"].as_str().map_or(0, str::len)).sum();
-    println!("items: {total} ({:.1} MB of text, from {})", bytes as f64 / 1e6, corpus.display());
+    let bytes: usize = items
+        .iter()
+        .map(|item| item["text"].as_str().map_or(0, str::len))
+        .sum();
+    println!(
+        "items: {total} ({:.1} MB of text, from {})",
+        bytes as f64 / 1e6,
+        corpus.display()
+    );
 
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
     let mut server = Command::new(&binary)
         .current_dir(&root)
         .args(["--data-dir"])
@@ -68,14 +91,28 @@ fn main() {
         .spawn()
         .expect("start server");
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
     let ready = Instant::now();
-    while client.get(format!("{base}/healthz")).send().map(|r| !r.status().is_success()).unwrap_or(true) {
-        assert!(ready.elapsed() < Duration::from_secs(60), "server did not start");
+    while client
+        .get(format!("{base}/healthz"))
+        .send()
+        .map(|r| !r.status().is_success())
+        .unwrap_or(true)
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let batches: Vec<Vec<u8>> = items.chunks(5_000).map(|chunk| serde_json::to_vec(chunk).expect("json")).collect();
+    let batches: Vec<Vec<u8>> = items
+        .chunks(5_000)
+        .map(|chunk| serde_json::to_vec(chunk).expect("json"))
+        .collect();
     let started = Instant::now();
     let acknowledged = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -83,7 +120,11 @@ fn main() {
             let (client, base, batches, acknowledged) = (&client, &base, &batches, &acknowledged);
             scope.spawn(move || {
                 for body in batches.iter().skip(lane).step_by(2) {
-                    let response = client.post(format!("{base}/api/v1/feedback")).body(body.clone()).send().expect("post");
+                    let response = client
+                        .post(format!("{base}/api/v1/feedback"))
+                        .body(body.clone())
+                        .send()
+                        .expect("post");
                     assert_eq!(response.status().as_u16(), 202);
                     acknowledged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -92,8 +133,14 @@ fn main() {
     });
     let ingest_acknowledged = started.elapsed();
     loop {
-        let health: Value = client.get(format!("{base}/healthz")).send().and_then(|r| r.json()).expect("health");
-        if health["queue"]["pending"] == 0 && health["indexed_documents"].as_u64() == Some(total as u64) {
+        let health: Value = client
+            .get(format!("{base}/healthz"))
+            .send()
+            .and_then(|r| r.json())
+            .expect("health");
+        if health["queue"]["pending"] == 0
+            && health["indexed_documents"].as_u64() == Some(total as u64)
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -111,20 +158,23 @@ fn main() {
     );
 
     let queries = [
-        "q=%E8%B4%A8%E9%87%8F",                                    // 质量
-        "q=%E7%89%A9%E6%B5%81%20%E6%85%A2",                        // 物流 慢
-        "q=%E8%B5%B7%E7%90%83&tag=product.material",               // 起球
+        "q=%E8%B4%A8%E9%87%8F",                      // 质量
+        "q=%E7%89%A9%E6%B5%81%20%E6%85%A2",          // 物流 慢
+        "q=%E8%B5%B7%E7%90%83&tag=product.material", // 起球
         "tag=logistics.speed&polarity=neg&sort=newest",
-        "q=%E5%8C%85%E8%A3%85&channel=jd",                         // 包装
+        "q=%E5%8C%85%E8%A3%85&channel=jd", // 包装
         "library=service&polarity=neg&from=2026-10-01&to=2026-11-01",
-        "q=%E5%91%B3%E9%81%93%20%E5%A5%BD%E5%90%83",               // 味道 好吃
-        "q=%E5%B1%8F%E5%B9%95&sku=SKU-7",                           // 屏幕
+        "q=%E5%91%B3%E9%81%93%20%E5%A5%BD%E5%90%83", // 味道 好吃
+        "q=%E5%B1%8F%E5%B9%95&sku=SKU-7",            // 屏幕
     ];
     let mut latencies = Vec::new();
     for round in 0..100 {
         for query in queries {
             let started = Instant::now();
-            let response = client.get(format!("{base}/api/v1/search?{query}&offset={}", round % 3)).send().expect("search");
+            let response = client
+                .get(format!("{base}/api/v1/search?{query}&offset={}", round % 3))
+                .send()
+                .expect("search");
             assert!(response.status().is_success());
             let _ = response.bytes();
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -142,7 +192,9 @@ fn main() {
         let started = Instant::now();
         let channel = if round % 2 == 0 { "" } else { "&channel=jd" };
         let response = client
-            .get(format!("{base}/api/v1/boards/issues?from=2026-08-22&to=2026-11-20{channel}"))
+            .get(format!(
+                "{base}/api/v1/boards/issues?from=2026-08-22&to=2026-11-20{channel}"
+            ))
             .send()
             .expect("board");
         assert!(response.status().is_success());
@@ -159,7 +211,12 @@ fn main() {
     let _ = server.wait();
 
     // classify: the same analysis path, no server or database.
-    let input: String = reviews.iter().take(total.min(reviews.len())).enumerate().map(|(n, (text, _))| format!("{}\n", json!({"id": n, "text": text}))).collect();
+    let input: String = reviews
+        .iter()
+        .take(total.min(reviews.len()))
+        .enumerate()
+        .map(|(n, (text, _))| format!("{}\n", json!({"id": n, "text": text})))
+        .collect();
     let started = Instant::now();
     let mut classify = Command::new(&binary)
         .current_dir(&root)
@@ -193,5 +250,10 @@ fn time_rfc3339(unix: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", seconds / 3600, seconds % 3600 / 60, seconds % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
 }
