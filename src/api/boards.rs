@@ -49,7 +49,7 @@ pub async fn issues(
         },
     };
     let app_state = state.clone();
-    let board = web::block(move || {
+    let board = super::blocking(move || {
         let boards = Boards {
             index: &app_state.index,
             tags: &app_state.analyser.lexicon().tags,
@@ -57,14 +57,6 @@ pub async fn issues(
         };
         boards.issue_board(&query, crate::time::now_unix())
     })
-    .await
-    .map_err(|error| {
-        ApiError::new(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            error.to_string(),
-            None,
-        )
-    })??;
+    .await?;
     Ok(HttpResponse::Ok().json(board))
 }

@@ -79,7 +79,7 @@ impl ResponseError for ApiError {
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> ApiError {
+pub fn internal(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "internal error");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -36,16 +36,7 @@ pub async fn ingest(
         body.extend_from_slice(&chunk);
     }
     let ingestor = state.ingestor.clone();
-    let inserted = web::block(move || ingestor.ingest_body(&body))
-        .await
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-                None,
-            )
-        })??;
+    let inserted = super::blocking(move || ingestor.ingest_body(&body)).await?;
     let duplicates = inserted.iter().filter(|item| item.duplicate).count();
     Ok(HttpResponse::Accepted().json(json!({
         "accepted": inserted.len() - duplicates,
@@ -63,25 +54,11 @@ pub async fn get(
         .parse()
         .map_err(|_| ApiError::bad_parameter("id", "id must be a positive integer"))?;
     let store = state.store.clone();
-    let item = web::block(move || store.get(id)).await.map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            error.to_string(),
-            None,
-        )
-    })??;
+    let item = super::blocking(move || store.get(id)).await?;
     match item {
         Some(item) => {
             let offset = state.settings.utc_offset_seconds();
-            let mut body = serde_json::to_value(&item).map_err(|error| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    error.to_string(),
-                    None,
-                )
-            })?;
+            let mut body = serde_json::to_value(&item).map_err(super::error::internal)?;
             body["created_at"] = json!(crate::time::format_rfc3339(item.item.created_at, offset));
             body["received_at"] = json!(crate::time::format_rfc3339(item.received_at, offset));
             Ok(HttpResponse::Ok().json(body))

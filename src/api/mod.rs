@@ -26,6 +26,25 @@ pub struct AppState {
     pub ingestor: Arc<Ingestor>,
 }
 
+/// Runs blocking core work (SQLite, tantivy, analysis) off the async executor.
+pub async fn blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    match web::block(work).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(error) => Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!("no worker thread available: {error}"),
+            None,
+        )),
+    }
+}
+
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/healthz", web::get().to(healthz))
@@ -44,16 +63,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let queue = web::block(move || store.queue_counts())
-        .await
-        .map_err(|error| {
-            ApiError::new(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-                None,
-            )
-        })??;
+    let queue = blocking(move || store.queue_counts()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "analyser_version": state.analyser.version(),

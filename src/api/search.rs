@@ -90,25 +90,9 @@ pub async fn search(
         offset: params::number("offset", offset, 0, MAX_OFFSET)?.unwrap_or(0),
     };
     let index = state.index.clone();
-    let result = web::block(move || index.search(&search_request))
-        .await
-        .map_err(|error| {
-            ApiError::new(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-                None,
-            )
-        })??;
+    let result = super::blocking(move || index.search(&search_request)).await?;
     let offset_seconds = state.settings.utc_offset_seconds();
-    let mut body = serde_json::to_value(&result).map_err(|error| {
-        ApiError::new(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            error.to_string(),
-            None,
-        )
-    })?;
+    let mut body = serde_json::to_value(&result).map_err(super::error::internal)?;
     if let Some(hits) = body["hits"].as_array_mut() {
         for hit in hits {
             if let Some(created_at) = hit["created_at"].as_i64() {

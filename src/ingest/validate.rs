@@ -57,46 +57,25 @@ const KNOWN_FIELDS: [&str; 13] = [
 ];
 const MAX_ID_CHARS: usize = 256;
 
-/// Splits a body into JSON values, one per item.
-pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError> {
+/// Splits a body into JSON values, one per item: a JSON array, a single
+/// object (pretty-printed or not), or NDJSON.
+pub fn parse_items(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let trimmed = text.trim_start_matches('\u{FEFF}').trim();
     if trimmed.is_empty() {
         return Err(BodyError::Empty);
     }
-    let values = if trimmed.starts_with('[') {
-        match serde_json::from_str::<Value>(trimmed) {
-            Ok(Value::Array(values)) => values,
-            Ok(_) => unreachable_shape(),
-            Err(error) => {
-                return Err(BodyError::Malformed {
-                    message: error.to_string(),
-                    line: Some(error.line()),
-                })
-            }
+    let values = match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Array(values)) => values,
+        Ok(value) => vec![value],
+        Err(error) if trimmed.starts_with('[') => {
+            return Err(BodyError::Malformed {
+                message: error.to_string(),
+                line: Some(error.line()),
+            })
         }
-    } else {
-        let mut values = Vec::new();
-        for (line_number, line) in trimmed.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let value =
-                serde_json::from_str::<Value>(line).map_err(|error| BodyError::Malformed {
-                    message: format!("line {}: {error}", line_number + 1),
-                    line: Some(line_number + 1),
-                })?;
-            values.push(value);
-            if values.len() > limits.max_items {
-                break;
-            }
-        }
-        // A pretty-printed single object spans lines: parse the body whole.
-        if values.is_empty() {
-            return Err(BodyError::Empty);
-        }
-        values
+        // Several objects, one per line.
+        Err(_) => parse_ndjson(trimmed, limits)?,
     };
     if values.len() > limits.max_items {
         return Err(BodyError::TooManyItems {
@@ -107,23 +86,24 @@ pub fn parse_body(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError>
     Ok(values)
 }
 
-fn unreachable_shape() -> Vec<Value> {
-    // A body starting with '[' that parses is always an array.
-    Vec::new()
-}
-
-/// Parses a body that may be a pretty-printed single object, then falls
-/// back to NDJSON / array handling.
-pub fn parse_items(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError> {
-    if let Ok(text) = std::str::from_utf8(body) {
-        let trimmed = text.trim_start_matches('\u{FEFF}').trim();
-        if trimmed.starts_with('{') && trimmed.contains('\n') {
-            if let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
-                return Ok(vec![value]);
-            }
+fn parse_ndjson(text: &str, limits: &Limits) -> Result<Vec<Value>, BodyError> {
+    let mut values = Vec::new();
+    for (line_index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str::<Value>(line).map_err(|error| BodyError::Malformed {
+            message: format!("line {}: {error}", line_index + 1),
+            line: Some(line_index + 1),
+        })?;
+        values.push(value);
+        // Counting past the limit is enough to refuse; no need to parse the rest.
+        if values.len() > limits.max_items {
+            break;
         }
     }
-    parse_body(body, limits)
+    Ok(values)
 }
 
 /// Validates one item. `now` is the default `created_at`.

@@ -389,9 +389,13 @@ impl<'a> CharOffsets<'a> {
 pub(crate) mod tests {
     use super::*;
 
-    pub fn shipped() -> Lexicon {
-        Lexicon::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
-            .expect("shipped lexicon loads")
+    /// Loaded once per test binary: property tests call this per case.
+    pub fn shipped() -> &'static Lexicon {
+        static SHIPPED: std::sync::OnceLock<Lexicon> = std::sync::OnceLock::new();
+        SHIPPED.get_or_init(|| {
+            Lexicon::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
+                .expect("shipped lexicon loads")
+        })
     }
 
     #[test]
