@@ -321,3 +321,28 @@ fn demo_data_fills_the_board() {
         search["total"]
     );
 }
+
+#[test]
+fn non_chinese_text_is_indexed_and_searchable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[], &[]);
+    let item = json!({"external_id": "en-1", "source": "review", "channel": "shopify",
+                      "text": "The delivery was late and the BOX was crushed.", "rating": 1});
+    let (status, answer) = server.post("/api/v1/feedback", item.to_string());
+    assert_eq!(status, 202);
+    server.wait_idle();
+    let (_, stored) = server.get(&format!("/api/v1/feedback/{}", answer["items"][0]["id"]));
+    assert_eq!(stored["analysis"]["language"], "eng");
+    assert_eq!(
+        stored["analysis"]["sentiment"], "neg",
+        "the 1-star rating decides when the text has no verdict"
+    );
+    let (_, hits) = server.get("/api/v1/search?q=box%20Delivery");
+    assert_eq!(hits["total"], 1);
+    assert!(
+        hits["hits"][0]["snippet"]
+            .as_str()
+            .is_some_and(|snippet| snippet.contains("<mark>BOX</mark>")),
+        "{hits}"
+    );
+}
