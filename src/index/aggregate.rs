@@ -44,23 +44,23 @@ pub struct Stats {
     pub series: Vec<BucketStats>,
 }
 
+fn count_in(counts: &HashMap<&'static str, TermCounts>, field: &str, term: &str) -> u64 {
+    counts
+        .get(field)
+        .and_then(|terms| terms.get(term))
+        .copied()
+        .unwrap_or(0)
+}
+
 impl Stats {
     pub fn count(&self, field: &str, term: &str) -> u64 {
-        self.counts
-            .get(field)
-            .and_then(|counts| counts.get(term))
-            .copied()
-            .unwrap_or(0)
+        count_in(&self.counts, field, term)
     }
 }
 
 impl BucketStats {
     pub fn count(&self, field: &str, term: &str) -> u64 {
-        self.counts
-            .get(field)
-            .and_then(|counts| counts.get(term))
-            .copied()
-            .unwrap_or(0)
+        count_in(&self.counts, field, term)
     }
 }
 
