@@ -44,7 +44,6 @@ pub enum IndexError {
 }
 
 pub struct FeedbackIndex {
-    index: Index,
     segmenter: Segmenter,
     reader: IndexReader,
     writer: Option<Mutex<IndexWriter>>,
@@ -123,7 +122,6 @@ impl FeedbackIndex {
         let fields = Fields::resolve(&schema)?;
         Ok((
             FeedbackIndex {
-                index,
                 segmenter: segmenter.clone(),
                 reader,
                 writer,
@@ -215,12 +213,6 @@ impl FeedbackIndex {
         self.reader.searcher().num_docs()
     }
 
-    /// Reloads the reader, for processes that do not write (the CLI).
-    pub fn refresh(&self) -> Result<(), IndexError> {
-        self.reader.reload()?;
-        Ok(())
-    }
-
     pub(crate) fn stored_strings(
         document: &TantivyDocument,
         field: tantivy::schema::Field,
@@ -229,9 +221,5 @@ impl FeedbackIndex {
             .get_all(field)
             .filter_map(|value| value.as_str().map(str::to_string))
             .collect()
-    }
-
-    pub fn index(&self) -> &Index {
-        &self.index
     }
 }
