@@ -37,11 +37,7 @@ pub async fn issues(
             _ => Interval::Day,
         },
         filters: Filters {
-            source: params::one_of(
-                "source",
-                board_params.source,
-                &["review", "refund", "chat", "call", "survey"],
-            )?,
+            source: params::one_of("source", board_params.source, &params::SOURCES)?,
             channel: non_empty(board_params.channel),
             sku: non_empty(board_params.sku),
             category: non_empty(board_params.category),

@@ -6,6 +6,9 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
+/// Accepted values of `source` filters (the ingest side parses `feedback::Source`).
+pub const SOURCES: [&str; 5] = ["review", "refund", "chat", "call", "survey"];
+
 pub fn parse_query<T: DeserializeOwned>(query_string: &str) -> Result<T, ApiError> {
     serde_urlencoded::from_str(query_string).map_err(|error| {
         let message = error.to_string();
@@ -32,14 +35,9 @@ pub fn non_empty(value: Option<String>) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-pub fn number<T: std::str::FromStr>(
-    field: &str,
-    value: Option<String>,
-    min: T,
-    max: T,
-) -> Result<Option<T>, ApiError>
+pub fn number<T>(field: &str, value: Option<String>, min: T, max: T) -> Result<Option<T>, ApiError>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let Some(value) = non_empty(value) else {
         return Ok(None);

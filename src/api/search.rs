@@ -32,43 +32,33 @@ pub struct SearchParams {
     offset: Option<String>,
 }
 
-fn filters(
-    params: SearchParams,
-    offset_seconds: i64,
-) -> Result<
-    (
-        Option<String>,
-        Filters,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ),
-    ApiError,
-> {
-    let filters = Filters {
-        tag: non_empty(params.tag),
-        library: non_empty(params.library),
-        polarity: params::one_of("polarity", params.polarity, &["pos", "neg", "neu"])?,
-        sentiment: params::one_of("sentiment", params.sentiment, &["pos", "neg", "neu"])?,
-        source: params::one_of(
-            "source",
-            params.source,
-            &["review", "refund", "chat", "call", "survey"],
-        )?,
-        channel: non_empty(params.channel),
-        sku: non_empty(params.sku),
-        category: non_empty(params.category),
-        consumer_id: non_empty(params.consumer_id),
-        from: params::instant("from", params.from, offset_seconds)?,
-        to: params::instant("to", params.to, offset_seconds)?,
-    };
-    Ok((
-        non_empty(params.q),
-        filters,
-        params.sort,
-        params.limit,
-        params.offset,
-    ))
+impl SearchParams {
+    fn into_request(self, offset_seconds: i64) -> Result<SearchRequest, ApiError> {
+        let filters = Filters {
+            tag: non_empty(self.tag),
+            library: non_empty(self.library),
+            polarity: params::one_of("polarity", self.polarity, &["pos", "neg", "neu"])?,
+            sentiment: params::one_of("sentiment", self.sentiment, &["pos", "neg", "neu"])?,
+            source: params::one_of("source", self.source, &params::SOURCES)?,
+            channel: non_empty(self.channel),
+            sku: non_empty(self.sku),
+            category: non_empty(self.category),
+            consumer_id: non_empty(self.consumer_id),
+            from: params::instant("from", self.from, offset_seconds)?,
+            to: params::instant("to", self.to, offset_seconds)?,
+        };
+        let sort = match params::one_of("sort", self.sort, &["relevance", "newest"])?.as_deref() {
+            Some("newest") => SortOrder::Newest,
+            _ => SortOrder::Relevance,
+        };
+        Ok(SearchRequest {
+            text: non_empty(self.q),
+            filters,
+            sort,
+            limit: params::number("limit", self.limit, 0, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
+            offset: params::number("offset", self.offset, 0, MAX_OFFSET)?.unwrap_or(0),
+        })
+    }
 }
 
 pub async fn search(
@@ -76,19 +66,7 @@ pub async fn search(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let search_params: SearchParams = params::parse_query(request.query_string())?;
-    let (text, filters, sort, limit, offset) =
-        filters(search_params, state.settings.utc_offset_seconds())?;
-    let sort = match params::one_of("sort", sort, &["relevance", "newest"])?.as_deref() {
-        Some("newest") => SortOrder::Newest,
-        _ => SortOrder::Relevance,
-    };
-    let search_request = SearchRequest {
-        text,
-        filters,
-        sort,
-        limit: params::number("limit", limit, 0, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
-        offset: params::number("offset", offset, 0, MAX_OFFSET)?.unwrap_or(0),
-    };
+    let search_request = search_params.into_request(state.settings.utc_offset_seconds())?;
     let index = state.index.clone();
     let result = super::blocking(move || index.search(&search_request)).await?;
     let offset_seconds = state.settings.utc_offset_seconds();

@@ -123,7 +123,7 @@ mod tests {
     fn texts(text: &str) -> Vec<(String, bool)> {
         let lexicon = shipped();
         let matches = lexicon.find(text);
-        split(text, &matches, &lexicon)
+        split(text, &matches, lexicon)
             .into_iter()
             .map(|clause| {
                 (
@@ -175,7 +175,7 @@ mod tests {
         fn clauses_are_ordered_and_within_text(text in "\\PC{0,120}") {
             let lexicon = shipped();
             let matches = lexicon.find(&text);
-            let clauses = split(&text, &matches, &lexicon);
+            let clauses = split(&text, &matches, lexicon);
             let length = text.chars().count();
             let mut previous_end = 0;
             for clause in clauses {

@@ -33,7 +33,6 @@ fn free_port() -> u16 {
 pub struct Server {
     pub child: Child,
     pub base: String,
-    pub data_dir: PathBuf,
     pub client: reqwest::blocking::Client,
 }
 
@@ -57,7 +56,6 @@ impl Server {
         let server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
-            data_dir: data_dir.to_path_buf(),
             client: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
