@@ -11,7 +11,6 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::index::{FeedbackIndex, Opened};
-use crate::ingest::validate::Limits;
 use crate::ingest::worker::Pipeline;
 use crate::ingest::{Ingestor, Wakeup};
 use crate::nlp::Analyser;
@@ -47,13 +46,6 @@ impl Core {
             analyser,
             index: Arc::new(index),
         })
-    }
-
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_items: self.settings.max_batch_items,
-            max_text_chars: self.settings.max_text_chars,
-        }
     }
 
     pub fn pipeline(&self) -> Pipeline {
@@ -125,7 +117,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let ingestor = Arc::new(Ingestor::new(
         core.store.clone(),
         wakeup.clone(),
-        core.limits(),
+        core.settings.limits(),
     ));
     if core.settings.demo {
         let added = load_demo(

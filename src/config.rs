@@ -70,6 +70,13 @@ impl Settings {
         i64::from(self.utc_offset_hours) * 3600
     }
 
+    pub fn limits(&self) -> crate::ingest::validate::Limits {
+        crate::ingest::validate::Limits {
+            max_items: self.max_batch_items,
+            max_text_chars: self.max_text_chars,
+        }
+    }
+
     pub fn index_dir(&self) -> PathBuf {
         self.data_dir.join("index")
     }

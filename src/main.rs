@@ -12,6 +12,7 @@ use xinsheng::config::Settings;
 use xinsheng::index::search::{Filters, SearchRequest, SortOrder};
 use xinsheng::ingest::import::{self, Format, ImportOptions};
 use xinsheng::nlp::Analyser;
+use xinsheng::store::Store;
 
 #[derive(Parser)]
 #[command(
@@ -124,7 +125,8 @@ fn main() -> anyhow::Result<()> {
             channel,
             mappings,
         } => {
-            let core = Core::open(settings.clone(), false)?;
+            // Storing rows needs only the database; analysis happens afterwards.
+            let store = Store::open(&settings.data_dir, settings.full_durability)?;
             let total_lines = std::fs::read(&file)
                 .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64)
                 .unwrap_or(0);
@@ -139,10 +141,10 @@ fn main() -> anyhow::Result<()> {
                 mappings,
                 batch_size: 1_000,
                 utc_offset_seconds: settings.utc_offset_seconds(),
-                limits: core.limits(),
+                limits: settings.limits(),
             };
             let report =
-                import::import_file(&core.store, &file, &options, |rows| bar.set_position(rows))?;
+                import::import_file(&store, &file, &options, |rows| bar.set_position(rows))?;
             bar.finish_and_clear();
             for (row, error) in &report.invalid {
                 eprintln!(
@@ -158,7 +160,7 @@ fn main() -> anyhow::Result<()> {
                 report.rows_skipped_as_done,
                 report.invalid.len()
             );
-            drop(core);
+            drop(store);
             analyse_pending_if_possible(settings)
         }
         Command::Reindex { reanalyse } => reindex(settings, reanalyse),

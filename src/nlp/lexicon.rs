@@ -240,31 +240,29 @@ impl Lexicon {
                     )));
                 }
                 let tag_index = tags.len();
-                for word in &definition.aspects {
-                    builder.add(word, Role::Aspect(tag_index));
-                }
-                let opinion_lists = [
-                    (&definition.aspect_positive, Polarity::Pos),
-                    (&definition.aspect_negative, Polarity::Neg),
-                    (&definition.aspect_neutral, Polarity::Neu),
+                let word_lists = [
+                    (&definition.aspects, Role::Aspect(tag_index)),
+                    (
+                        &definition.aspect_positive,
+                        Role::AspectOpinion(tag_index, Polarity::Pos),
+                    ),
+                    (
+                        &definition.aspect_negative,
+                        Role::AspectOpinion(tag_index, Polarity::Neg),
+                    ),
+                    (
+                        &definition.aspect_neutral,
+                        Role::AspectOpinion(tag_index, Polarity::Neu),
+                    ),
+                    (&definition.positive, Role::Phrase(tag_index, Polarity::Pos)),
+                    (&definition.negative, Role::Phrase(tag_index, Polarity::Neg)),
+                    (&definition.neutral, Role::Phrase(tag_index, Polarity::Neu)),
+                    (&definition.exclude, Role::Exclude(tag_index)),
                 ];
-                for (words, polarity) in opinion_lists {
+                for (words, role) in word_lists {
                     for word in words {
-                        builder.add(word, Role::AspectOpinion(tag_index, polarity));
+                        builder.add(word, role);
                     }
-                }
-                let phrase_lists = [
-                    (&definition.positive, Polarity::Pos),
-                    (&definition.negative, Polarity::Neg),
-                    (&definition.neutral, Polarity::Neu),
-                ];
-                for (words, polarity) in phrase_lists {
-                    for word in words {
-                        builder.add(word, Role::Phrase(tag_index, polarity));
-                    }
-                }
-                for word in &definition.exclude {
-                    builder.add(word, Role::Exclude(tag_index));
                 }
                 tags.push(TagDefinition {
                     id: id.clone(),

@@ -93,10 +93,16 @@ impl LexiconTagger {
         let mut pending_list_aspects: Vec<(usize, [usize; 2])> = Vec::new();
 
         for (clause_index, clause) in prepared.clauses.iter().enumerate() {
-            let hits: Vec<&LexiconMatch> = prepared
+            // Matches are sorted and never span a clause boundary: slice, don't scan.
+            let first = prepared
                 .matches
+                .partition_point(|hit| hit.start < clause.start);
+            let last = prepared
+                .matches
+                .partition_point(|hit| hit.start < clause.end);
+            let hits: Vec<&LexiconMatch> = prepared.matches[first..last]
                 .iter()
-                .filter(|hit| hit.start >= clause.start && hit.end <= clause.end)
+                .filter(|hit| hit.end <= clause.end)
                 .collect();
             let opinions = self.opinions(&hits, prepared);
             let excluded: Vec<usize> = hits

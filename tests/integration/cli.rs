@@ -74,13 +74,16 @@ fn import_csv_then_search_and_reindex() {
     )
     .expect("write csv");
     let data_dir = dir.path().join("data");
-    let output = binary()
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["import", "--channel", "tmall"])
-        .arg(&csv_path)
-        .output()
-        .expect("import");
+    let import = || {
+        binary()
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["import", "--channel", "tmall"])
+            .arg(&csv_path)
+            .output()
+            .expect("import")
+    };
+    let output = import();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
@@ -117,12 +120,6 @@ fn import_csv_then_search_and_reindex() {
     assert!(search(&["合身"]).starts_with("1 hits"));
 
     // Re-importing the same file stores nothing twice.
-    let output = binary()
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["import", "--channel", "tmall"])
-        .arg(&csv_path)
-        .output()
-        .expect("import");
+    let output = import();
     assert!(String::from_utf8_lossy(&output.stdout).contains("0 stored"));
 }
