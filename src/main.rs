@@ -59,6 +59,12 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// Write the model features of JSONL items ({"id", "text"}) as JSONL:
+    /// what the training pipeline in models/training/ learns from.
+    Features {
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
     /// Rebuild the search index from the database.
     Reindex {
         /// Re-analyse every item with the current lexicon/model first.
@@ -118,6 +124,7 @@ fn main() -> anyhow::Result<()> {
             actix_web::rt::System::new().block_on(xinsheng::app::serve(settings))
         }
         Command::Classify { input } => classify(&settings, input),
+        Command::Features { input } => features(&settings, input),
         Command::Import {
             file,
             format,
@@ -275,8 +282,12 @@ struct ClassifyLine {
     text: String,
 }
 
-fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
-    let analyser = Analyser::load(&settings.lexicon_dir)?;
+/// Reads `{"id", "text"}` lines (a file or stdin) in batches and writes what
+/// `per_batch` makes of each batch as JSONL on stdout.
+fn map_jsonl_batches(
+    input: Option<PathBuf>,
+    per_batch: impl Fn(&[ClassifyLine]) -> Vec<serde_json::Value>,
+) -> anyhow::Result<()> {
     let reader: Box<dyn BufRead> = match &input {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
@@ -287,23 +298,7 @@ fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut batch: Vec<ClassifyLine> = Vec::new();
     let flush = |batch: &mut Vec<ClassifyLine>, out: &mut dyn Write| -> anyhow::Result<()> {
-        let inputs: Vec<_> = batch
-            .iter()
-            .map(|line| xinsheng::nlp::AnalysisInput {
-                text: &line.text,
-                rating: None,
-            })
-            .collect();
-        for (line, analysis) in batch.iter().zip(analyser.analyse_batch(&inputs)) {
-            let record = serde_json::json!({
-                "id": line.id,
-                "tags": analysis.tags.iter().map(|tag| serde_json::json!({
-                    "tag": tag.tag, "polarity": tag.polarity, "score": tag.score, "evidence": tag.evidence,
-                })).collect::<Vec<_>>(),
-                "sentiment": analysis.sentiment,
-                "keywords": analysis.keywords,
-                "analyser_version": analysis.analyser_version,
-            });
+        for record in per_batch(batch) {
             serde_json::to_writer(&mut *out, &record)?;
             out.write_all(b"\n")?;
         }
@@ -326,4 +321,46 @@ fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
     flush(&mut batch, &mut out)?;
     out.flush()?;
     Ok(())
+}
+
+fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
+    let analyser = Analyser::load(&settings.lexicon_dir)?;
+    map_jsonl_batches(input, |batch| {
+        let inputs: Vec<_> = batch
+            .iter()
+            .map(|line| xinsheng::nlp::AnalysisInput {
+                text: &line.text,
+                rating: None,
+            })
+            .collect();
+        batch
+            .iter()
+            .zip(analyser.analyse_batch(&inputs))
+            .map(|(line, analysis)| {
+                serde_json::json!({
+                    "id": line.id,
+                    "tags": analysis.tags.iter().map(|tag| serde_json::json!({
+                        "tag": tag.tag, "polarity": tag.polarity, "score": tag.score, "evidence": tag.evidence,
+                    })).collect::<Vec<_>>(),
+                    "sentiment": analysis.sentiment,
+                    "keywords": analysis.keywords,
+                    "analyser_version": analysis.analyser_version,
+                })
+            })
+            .collect()
+    })
+}
+
+fn features(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let analyser = Analyser::load(&settings.lexicon_dir)?;
+    map_jsonl_batches(input, |batch| {
+        batch
+            .par_iter()
+            .map(|line| {
+                let (clauses, rule_sentiment) = analyser.features(&line.text);
+                serde_json::json!({"id": line.id, "clauses": clauses, "rule_sentiment": rule_sentiment})
+            })
+            .collect()
+    })
 }

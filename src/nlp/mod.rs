@@ -8,6 +8,7 @@
 //! `classify` command and the index tokenizer.
 
 pub mod clauses;
+pub mod features;
 pub mod keywords;
 pub mod language;
 pub mod lexicon;
@@ -30,6 +31,7 @@ pub struct Analyser {
     lexicon: Arc<Lexicon>,
     segmenter: Segmenter,
     keywords: KeywordExtractor,
+    rules: LexiconTagger,
     tagger: Box<dyn Tagger>,
 }
 
@@ -47,6 +49,7 @@ impl Analyser {
         let segmenter = Segmenter::new(&lexicon);
         let tagger = Box::new(LexiconTagger::new(lexicon.clone()));
         Ok(Analyser {
+            rules: LexiconTagger::new(lexicon.clone()),
             lexicon,
             segmenter,
             keywords: KeywordExtractor::new(),
@@ -77,6 +80,17 @@ impl Analyser {
             matches,
             clauses,
         }
+    }
+
+    /// The model features of one text (see [`features`]) and the rules'
+    /// sentiment score: what `xinsheng features` writes for training.
+    pub fn features(&self, raw: &str) -> (Vec<features::ClauseFeatures>, f32) {
+        let prepared = self.prepare(raw);
+        let findings = self.rules.find(&prepared);
+        let clauses = features::item_features(&self.segmenter, &prepared, &findings, |hit| {
+            self.lexicon.tags[hit.tag].id.clone()
+        });
+        (clauses, findings.sentiment_score)
     }
 
     /// Analyses a batch in parallel on the rayon pool; order is preserved.

@@ -72,13 +72,23 @@ struct Opinion {
     own_tag: Option<usize>,
 }
 
+/// One tag found by the rules in one clause, before the final verdict per
+/// tag is taken. Learned taggers read these as features and as evidence.
 #[derive(Debug, Clone)]
-struct Candidate {
-    tag: usize,
-    polarity: Polarity,
-    score: f32,
-    span: [usize; 2],
-    clause: usize,
+pub struct ClauseHit {
+    /// Index into [`Lexicon::tags`].
+    pub tag: usize,
+    pub polarity: Polarity,
+    pub score: f32,
+    pub span: [usize; 2],
+    pub clause: usize,
+}
+
+/// Everything the rules found in one text.
+#[derive(Debug, Clone)]
+pub struct RuleFindings {
+    pub hits: Vec<ClauseHit>,
+    pub sentiment_score: f32,
 }
 
 impl LexiconTagger {
@@ -88,7 +98,30 @@ impl LexiconTagger {
     }
 
     pub fn tag_one(&self, prepared: &PreparedText) -> TaggerOutput {
-        let mut candidates: Vec<Candidate> = Vec::new();
+        let findings = self.find(prepared);
+        let sentiment_score = findings.sentiment_score;
+        let sentiment = if sentiment_score > 0.25 {
+            Polarity::Pos
+        } else if sentiment_score < -0.25 {
+            Polarity::Neg
+        } else {
+            Polarity::Neu
+        };
+        TaggerOutput {
+            tags: self.final_verdicts(findings.hits, prepared),
+            sentiment,
+            sentiment_score,
+        }
+    }
+
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
+    /// Every clause-level hit of the rules, in clause order, and the rules'
+    /// sentiment score (positive = praise).
+    pub fn find(&self, prepared: &PreparedText) -> RuleFindings {
+        let mut candidates: Vec<ClauseHit> = Vec::new();
         let mut sentiment_score = 0.0f32;
         let mut pending_list_aspects: Vec<(usize, [usize; 2])> = Vec::new();
 
@@ -121,7 +154,7 @@ impl LexiconTagger {
             if let Some(first_general) = opinions.iter().find(|opinion| opinion.own_tag.is_none()) {
                 for (tag, span) in pending_list_aspects.drain(..) {
                     if !excluded.contains(&tag) {
-                        candidates.push(Candidate {
+                        candidates.push(ClauseHit {
                             tag,
                             polarity: first_general.polarity,
                             score: SCORE_BORROWED_OPINION,
@@ -173,7 +206,7 @@ impl LexiconTagger {
                             .find(|opinion| opinion.start >= end)
                     });
                 match chosen {
-                    Some(opinion) => clause_candidates.push(Candidate {
+                    Some(opinion) => clause_candidates.push(ClauseHit {
                         tag,
                         polarity: opinion.polarity,
                         score: if opinion.own_tag.is_some() {
@@ -202,7 +235,7 @@ impl LexiconTagger {
                 for role in self.lexicon.roles(hit.entry) {
                     if let Role::Phrase(tag, polarity) = *role {
                         let negated = self.is_negated(&hits, hit, prepared);
-                        clause_candidates.push(Candidate {
+                        clause_candidates.push(ClauseHit {
                             tag,
                             polarity: if negated {
                                 polarity.flipped()
@@ -238,17 +271,8 @@ impl LexiconTagger {
             sentiment_score += weight * clause_score;
             candidates.extend(clause_candidates);
         }
-
-        let sentiment = if sentiment_score > 0.25 {
-            Polarity::Pos
-        } else if sentiment_score < -0.25 {
-            Polarity::Neg
-        } else {
-            Polarity::Neu
-        };
-        TaggerOutput {
-            tags: self.final_verdicts(candidates, prepared),
-            sentiment,
+        RuleFindings {
+            hits: candidates,
             sentiment_score,
         }
     }
@@ -325,12 +349,12 @@ impl LexiconTagger {
             .unwrap_or(1.0)
     }
 
-    fn final_verdicts(
+    pub fn final_verdicts(
         &self,
-        candidates: Vec<Candidate>,
+        candidates: Vec<ClauseHit>,
         prepared: &PreparedText,
     ) -> Vec<TagMention> {
-        let mut decisive: Vec<Candidate> = Vec::new();
+        let mut decisive: Vec<ClauseHit> = Vec::new();
         for candidate in candidates {
             match decisive
                 .iter_mut()
