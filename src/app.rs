@@ -28,7 +28,10 @@ impl Core {
     /// process may hold it: the service, or a CLI command when none runs).
     pub fn open(settings: Settings, writable: bool) -> anyhow::Result<Core> {
         let store = Arc::new(Store::open(&settings.data_dir, settings.full_durability)?);
-        let analyser = Arc::new(Analyser::load(&settings.lexicon_dir)?);
+        let analyser = Arc::new(Analyser::load(
+            &settings.lexicon_dir,
+            &settings.tagger_choice(),
+        )?);
         let (index, opened) =
             FeedbackIndex::open(&settings.index_dir(), analyser.segmenter(), writable)?;
         if opened == Opened::Fresh {

@@ -41,6 +41,13 @@ pub struct Settings {
     pub full_durability: bool,
     /// Offset of the boards' calendar from UTC, in hours (8 = China Standard Time).
     pub utc_offset_hours: i32,
+    /// `model` (learned models plus rules) or `lexicon` (rules alone).
+    pub tagger: TaggerKind,
+    /// Directory of `model.json` and the files it names.
+    pub model_dir: PathBuf,
+    /// ONNX Runtime shared library (`make onnxruntime` unpacks it from the
+    /// `onnxruntime` wheel on PyPI).
+    pub onnxruntime_lib: PathBuf,
     /// Load `examples/demo_feedback.jsonl` at start (idempotent).
     pub demo: bool,
     pub demo_file: PathBuf,
@@ -59,13 +66,45 @@ impl Default for Settings {
             commit_interval_ms: 500,
             full_durability: false,
             utc_offset_hours: 8,
+            tagger: TaggerKind::Model,
+            model_dir: PathBuf::from("./models"),
+            onnxruntime_lib: PathBuf::from("./.onnxruntime/libonnxruntime.so"),
             demo: false,
             demo_file: PathBuf::from("./examples/demo_feedback.jsonl"),
         }
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaggerKind {
+    Model,
+    Lexicon,
+}
+
+impl std::str::FromStr for TaggerKind {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "model" => Ok(TaggerKind::Model),
+            "lexicon" => Ok(TaggerKind::Lexicon),
+            other => Err(format!("expected `model` or `lexicon`, got {other:?}")),
+        }
+    }
+}
+
 impl Settings {
+    pub fn tagger_choice(&self) -> crate::nlp::TaggerChoice {
+        match self.tagger {
+            TaggerKind::Lexicon => crate::nlp::TaggerChoice::Lexicon,
+            TaggerKind::Model => crate::nlp::TaggerChoice::Model {
+                model_dir: self.model_dir.clone(),
+                onnxruntime_library: self.onnxruntime_lib.clone(),
+            },
+        }
+    }
+
     pub fn utc_offset_seconds(&self) -> i64 {
         i64::from(self.utc_offset_hours) * 3600
     }
@@ -139,6 +178,9 @@ impl Settings {
         layer!("XINSHENG_DATA_DIR", data_dir, path);
         layer!("XINSHENG_LEXICON_DIR", lexicon_dir, path);
         layer!("XINSHENG_DEMO_FILE", demo_file, path);
+        layer!("XINSHENG_MODEL_DIR", model_dir, path);
+        layer!("XINSHENG_ONNXRUNTIME_LIB", onnxruntime_lib, path);
+        layer!("XINSHENG_TAGGER", tagger);
         layer!("XINSHENG_LISTEN", listen);
         layer!("XINSHENG_MAX_BODY_BYTES", max_body_bytes);
         layer!("XINSHENG_MAX_BATCH_ITEMS", max_batch_items);

@@ -324,7 +324,7 @@ fn map_jsonl_batches(
 }
 
 fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
-    let analyser = Analyser::load(&settings.lexicon_dir)?;
+    let analyser = Analyser::load(&settings.lexicon_dir, &settings.tagger_choice())?;
     map_jsonl_batches(input, |batch| {
         let inputs: Vec<_> = batch
             .iter()
@@ -353,7 +353,8 @@ fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn features(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
     use rayon::prelude::*;
-    let analyser = Analyser::load(&settings.lexicon_dir)?;
+    // Features are the models' input: computing them never needs a model.
+    let analyser = Analyser::load(&settings.lexicon_dir, &xinsheng::nlp::TaggerChoice::Lexicon)?;
     map_jsonl_batches(input, |batch| {
         batch
             .par_iter()

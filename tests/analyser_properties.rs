@@ -7,13 +7,21 @@
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use xinsheng::nlp::Analyser;
+use xinsheng::nlp::{Analyser, TaggerChoice};
 
+/// The shipped lexicon and models, as the service runs them.
 fn analyser() -> &'static Analyser {
     static SHIPPED: OnceLock<Analyser> = OnceLock::new();
     SHIPPED.get_or_init(|| {
-        Analyser::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
-            .expect("shipped lexicon")
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        Analyser::load(
+            &root.join("lexicons"),
+            &TaggerChoice::Model {
+                model_dir: root.join("models"),
+                onnxruntime_library: root.join(".onnxruntime/libonnxruntime.so"),
+            },
+        )
+        .expect("shipped lexicon and models (run `make onnxruntime` first)")
     })
 }
 

@@ -40,3 +40,4 @@ def text_keys(char_ids, word_ids):
         ngram_keys(np.asarray(word_ids, dtype=np.int64), (KIND_WORD_UNI, KIND_WORD_BI, None)),
     ])
     return keys[keys != NO_KEY]
+

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use super::lexicon::{Lexicon, Role};
 use super::segment::Segmenter;
 use super::tagger::{ClauseHit, PreparedText, RuleFindings};
 use crate::feedback::Polarity;
@@ -52,33 +53,74 @@ pub struct ClauseFeatures {
     pub tokens: ClauseTokens,
     /// The rules' hits in this clause as `tag:polarity`.
     pub lexicon: Vec<String>,
+    /// Tags whose aspect words or phrases occur in the clause, whether or not
+    /// the rules found a verdict for them ("质量对不起价格" mentions price).
+    pub mentions: Vec<String>,
+}
+
+/// Lexicon tag indices mentioned in `[start, end)`: an aspect word, a tag's
+/// own opinion word or phrase, unless the clause excludes the tag.
+pub fn mentioned_tags(
+    lexicon: &Lexicon,
+    prepared: &PreparedText,
+    start: usize,
+    end: usize,
+) -> Vec<usize> {
+    let first = prepared.matches.partition_point(|hit| hit.start < start);
+    let hits = prepared.matches[first..]
+        .iter()
+        .take_while(|hit| hit.start < end)
+        .filter(|hit| hit.end <= end);
+    let mut tags = Vec::new();
+    let mut excluded = Vec::new();
+    for hit in hits {
+        for role in lexicon.roles(hit.entry) {
+            match *role {
+                Role::Aspect(tag) | Role::AspectOpinion(tag, _) | Role::Phrase(tag, _) => {
+                    tags.push(tag)
+                }
+                Role::Exclude(tag) => excluded.push(tag),
+                _ => {}
+            }
+        }
+    }
+    tags.retain(|tag| !excluded.contains(tag));
+    tags.sort_unstable();
+    tags.dedup();
+    tags
 }
 
 /// Features of every clause of one prepared text.
 pub fn item_features(
+    lexicon: &Lexicon,
     segmenter: &Segmenter,
     prepared: &PreparedText,
     findings: &RuleFindings,
-    tag_id: impl Fn(&ClauseHit) -> String,
 ) -> Vec<ClauseFeatures> {
+    let tag_id = |hit: &ClauseHit| lexicon.tags[hit.tag].id.clone();
     prepared
         .clauses
         .iter()
         .enumerate()
         .map(|(index, clause)| {
             let text: String = prepared.chars[clause.start..clause.end].iter().collect();
-            let lexicon = findings
+            let rule_hits = findings
                 .hits
                 .iter()
                 .filter(|hit| hit.clause == index)
                 .map(|hit| signal_name(&tag_id(hit), hit.polarity))
+                .collect();
+            let mentions = mentioned_tags(lexicon, prepared, clause.start, clause.end)
+                .into_iter()
+                .map(|tag| lexicon.tags[tag].id.clone())
                 .collect();
             ClauseFeatures {
                 start: clause.start,
                 end: clause.end,
                 tokens: clause_tokens(segmenter, &text),
                 text,
-                lexicon,
+                lexicon: rule_hits,
+                mentions,
             }
         })
         .collect()

@@ -12,11 +12,12 @@ pub mod features;
 pub mod keywords;
 pub mod language;
 pub mod lexicon;
+pub mod model;
 pub mod normalise;
 pub mod segment;
 pub mod tagger;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -24,6 +25,7 @@ use rayon::prelude::*;
 use crate::feedback::{Analysis, Polarity};
 use keywords::KeywordExtractor;
 use lexicon::{Lexicon, LexiconError};
+use model::{ModelError, ModelTagger};
 use segment::Segmenter;
 use tagger::{LexiconTagger, PreparedText, Tagger};
 
@@ -43,11 +45,40 @@ pub struct AnalysisInput<'a> {
     pub rating: Option<u8>,
 }
 
+/// Which tagger tags: the learned models (default) or the rules alone.
+#[derive(Debug, Clone)]
+pub enum TaggerChoice {
+    Lexicon,
+    Model {
+        model_dir: PathBuf,
+        onnxruntime_library: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyserError {
+    #[error(transparent)]
+    Lexicon(#[from] LexiconError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
 impl Analyser {
-    pub fn load(lexicon_dir: &Path) -> Result<Analyser, LexiconError> {
+    pub fn load(lexicon_dir: &Path, choice: &TaggerChoice) -> Result<Analyser, AnalyserError> {
         let lexicon = Arc::new(Lexicon::load(lexicon_dir)?);
         let segmenter = Segmenter::new(&lexicon);
-        let tagger = Box::new(LexiconTagger::new(lexicon.clone()));
+        let tagger: Box<dyn Tagger> = match choice {
+            TaggerChoice::Lexicon => Box::new(LexiconTagger::new(lexicon.clone())),
+            TaggerChoice::Model {
+                model_dir,
+                onnxruntime_library,
+            } => Box::new(ModelTagger::load(
+                model_dir,
+                onnxruntime_library,
+                lexicon.clone(),
+                segmenter.clone(),
+            )?),
+        };
         Ok(Analyser {
             rules: LexiconTagger::new(lexicon.clone()),
             lexicon,
@@ -87,9 +118,7 @@ impl Analyser {
     pub fn features(&self, raw: &str) -> (Vec<features::ClauseFeatures>, f32) {
         let prepared = self.prepare(raw);
         let findings = self.rules.find(&prepared);
-        let clauses = features::item_features(&self.segmenter, &prepared, &findings, |hit| {
-            self.lexicon.tags[hit.tag].id.clone()
-        });
+        let clauses = features::item_features(&self.lexicon, &self.segmenter, &prepared, &findings);
         (clauses, findings.sentiment_score)
     }
 
@@ -99,8 +128,14 @@ impl Analyser {
             .par_iter()
             .map(|input| self.prepare(input.text))
             .collect();
+        // Model runs are cheaper per row in big batches of similar-length
+        // rows; four chunks per thread keep the threads evenly busy.
+        let chunk = inputs
+            .len()
+            .div_ceil(4 * rayon::current_num_threads().max(1))
+            .max(64);
         let outputs: Vec<_> = prepared
-            .par_chunks(64)
+            .par_chunks(chunk)
             .flat_map_iter(|chunk| self.tagger.tag_batch(chunk))
             .collect();
         prepared
@@ -138,8 +173,11 @@ mod tests {
     use super::*;
 
     fn analyser() -> Analyser {
-        Analyser::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
-            .expect("shipped lexicon")
+        Analyser::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"),
+            &TaggerChoice::Lexicon,
+        )
+        .expect("shipped lexicon")
     }
 
     fn tags(analysis: &Analysis) -> Vec<(String, &'static str)> {

@@ -75,10 +75,14 @@ fn ingest_is_durable_idempotent_and_analysed() {
         .expect("material");
     assert_eq!(material["evidence"]["text"], "起球");
     assert_eq!(material["evidence"]["clause"], "但是衣服起球了");
-    assert!(item["analysis"]["analyser_version"]
+    // The service tags with the shipped models and records which.
+    let version = item["analysis"]["analyser_version"]
         .as_str()
-        .expect("version")
-        .starts_with("lexicon:"));
+        .expect("version");
+    assert!(
+        version.starts_with("model:xs-") && version.contains(";lexicon:lex-"),
+        "{version}"
+    );
 
     // Traditional text was normalised and tagged.
     let (_, traditional) = server.get(&format!("/api/v1/feedback/{}", answer["items"][2]["id"]));

@@ -15,6 +15,11 @@ pub fn binary() -> Command {
     command
         .current_dir(repo_root())
         .env("XINSHENG_LEXICON_DIR", repo_root().join("lexicons"))
+        .env("XINSHENG_MODEL_DIR", repo_root().join("models"))
+        .env(
+            "XINSHENG_ONNXRUNTIME_LIB",
+            repo_root().join(".onnxruntime/libonnxruntime.so"),
+        )
         .env(
             "XINSHENG_DEMO_FILE",
             repo_root().join("examples/demo_feedback.jsonl"),

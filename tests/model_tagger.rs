@@ -1,0 +1,174 @@
+//! The shipped models, loaded through ONNX Runtime exactly as the service
+//! loads them, on fixed sentences: paraphrase, negation, mixed polarity,
+//! sentiment, evidence. (`make test` fetches the runtime library first.)
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use xinsheng::feedback::{Analysis, Polarity};
+use xinsheng::nlp::{Analyser, AnalyserError, TaggerChoice};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn model_choice(model_dir: PathBuf) -> TaggerChoice {
+    TaggerChoice::Model {
+        model_dir,
+        onnxruntime_library: root().join(".onnxruntime/libonnxruntime.so"),
+    }
+}
+
+fn analyser() -> &'static Analyser {
+    static SHIPPED: OnceLock<Analyser> = OnceLock::new();
+    SHIPPED.get_or_init(|| {
+        Analyser::load(
+            &root().join("lexicons"),
+            &model_choice(root().join("models")),
+        )
+        .expect("shipped models load")
+    })
+}
+
+fn tags(analysis: &Analysis) -> Vec<(String, &'static str)> {
+    let mut tags: Vec<_> = analysis
+        .tags
+        .iter()
+        .map(|tag| (tag.tag.clone(), tag.polarity.as_str()))
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn has(analysis: &Analysis, tag: &str, polarity: &str) -> bool {
+    tags(analysis)
+        .iter()
+        .any(|(t, p)| t == tag && *p == polarity)
+}
+
+#[test]
+fn records_the_model_version() {
+    let analysis = analyser().analyse("好评");
+    assert!(
+        analysis.analyser_version.starts_with("model:xs-")
+            && analysis.analyser_version.contains(";lexicon:lex-"),
+        "{}",
+        analysis.analyser_version
+    );
+}
+
+#[test]
+fn mixed_review_gets_both_polarities_with_evidence() {
+    let analysis = analyser().analyse("物流很快，但是衣服起球");
+    assert!(
+        has(&analysis, "logistics.speed", "pos"),
+        "{:?}",
+        tags(&analysis)
+    );
+    assert!(
+        has(&analysis, "product.material", "neg"),
+        "{:?}",
+        tags(&analysis)
+    );
+    let material = analysis
+        .tags
+        .iter()
+        .find(|tag| tag.tag == "product.material")
+        .expect("material");
+    assert_eq!(material.evidence.clause, "但是衣服起球");
+    assert_eq!(material.evidence.text, "起球");
+    assert_eq!(material.library, "product");
+}
+
+#[test]
+fn negation_gives_a_complaint() {
+    let analysis = analyser().analyse("物流一点都不快，等了一个星期");
+    assert!(
+        has(&analysis, "logistics.speed", "neg"),
+        "{:?}",
+        tags(&analysis)
+    );
+    assert_eq!(analysis.sentiment, Polarity::Neg);
+}
+
+#[test]
+fn taste_praise_and_portion_complaint() {
+    let analysis = analyser().analyse("味道很不错，就是分量太少了");
+    assert!(
+        has(&analysis, "product.taste_smell", "pos"),
+        "{:?}",
+        tags(&analysis)
+    );
+    assert!(
+        has(&analysis, "product.quantity", "neg"),
+        "{:?}",
+        tags(&analysis)
+    );
+}
+
+#[test]
+fn quality_complaint_and_sentiment() {
+    let analysis = analyser().analyse("质量太差了，用了两天就坏了，再也不买了");
+    assert!(
+        has(&analysis, "product.quality", "neg"),
+        "{:?}",
+        tags(&analysis)
+    );
+    assert_eq!(analysis.sentiment, Polarity::Neg);
+    assert!(analysis.sentiment_score < 0.0);
+}
+
+#[test]
+fn generic_praise_is_positive_without_tags() {
+    let analysis = analyser().analyse("非常满意，下次还会再来光顾");
+    assert_eq!(analysis.sentiment, Polarity::Pos);
+    assert!(analysis.tags.is_empty(), "{:?}", tags(&analysis));
+}
+
+#[test]
+fn every_tag_has_evidence_inside_its_clause() {
+    let batch: Vec<_> = [
+        "快递员态度很差，还不送上门",
+        "屏幕很清晰，电池也耐用，就是有点发烫",
+        "尺码偏小，建议买大一号",
+        "",
+    ]
+    .iter()
+    .map(|text| xinsheng::nlp::AnalysisInput { text, rating: None })
+    .collect();
+    for analysis in analyser().analyse_batch(&batch) {
+        for tag in &analysis.tags {
+            let [clause_start, clause_end] = tag.evidence.clause_span;
+            let [start, end] = tag.evidence.span;
+            assert!(
+                clause_start <= start && start < end && end <= clause_end,
+                "{tag:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_or_corrupt_model_files_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for file in [
+        "model.json",
+        "tokenizer.json",
+        "sentiment.onnx",
+        "tagger.onnx",
+    ] {
+        std::fs::copy(root().join("models").join(file), dir.path().join(file)).expect("copy");
+    }
+    std::fs::write(dir.path().join("tagger.onnx"), b"not a model").expect("write");
+    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
+        .err()
+        .expect("corrupt model refused");
+    assert!(matches!(error, AnalyserError::Model(_)));
+    assert!(error.to_string().contains("tagger.onnx"), "{error}");
+
+    std::fs::remove_file(dir.path().join("sentiment.onnx")).expect("remove");
+    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
+        .err()
+        .expect("missing model refused");
+    assert!(error.to_string().contains("sentiment.onnx"), "{error}");
+}
