@@ -156,7 +156,9 @@ impl Analyser {
                     sentiment,
                     sentiment_score: output.sentiment_score,
                     keywords,
-                    analyser_version: self.tagger.version().to_string(),
+                    analyser_version: output
+                        .tagged_by
+                        .unwrap_or_else(|| self.tagger.version().to_string()),
                 }
             })
             .collect()

@@ -591,6 +591,7 @@ impl ModelTagger {
                     tags,
                     sentiment,
                     sentiment_score,
+                    tagged_by: None,
                 }
             })
             .collect();
@@ -607,11 +608,17 @@ impl Tagger for ModelTagger {
         match self.try_tag_batch(texts) {
             Ok(outputs) => outputs,
             // Inference on a model that loaded and passed its checks fails
-            // only on resource exhaustion; the item is still stored, tagged by
-            // the rules, and the log says so.
+            // only on resource exhaustion; the items are still analysed, by
+            // the rules, say so in their version (`reindex --reanalyse`
+            // redoes them) and the log says so.
             Err(error) => {
                 tracing::error!(%error, "model inference failed; this batch is tagged by the rules");
-                self.rules.tag_batch(texts)
+                let version = self.rules.version().to_string();
+                let mut outputs = self.rules.tag_batch(texts);
+                for output in &mut outputs {
+                    output.tagged_by = Some(version.clone());
+                }
+                outputs
             }
         }
     }

@@ -34,6 +34,9 @@ pub struct TaggerOutput {
     pub tags: Vec<TagMention>,
     pub sentiment: Polarity,
     pub sentiment_score: f32,
+    /// Set when a tagger could not do its own work and the rules tagged the
+    /// item instead: the version the item records, so reanalysis finds it.
+    pub tagged_by: Option<String>,
 }
 
 pub trait Tagger: Send + Sync {
@@ -111,6 +114,7 @@ impl LexiconTagger {
             tags: self.final_verdicts(findings.hits, prepared),
             sentiment,
             sentiment_score,
+            tagged_by: None,
         }
     }
 
