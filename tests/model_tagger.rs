@@ -172,3 +172,51 @@ fn missing_or_corrupt_model_files_are_named() {
         .expect("missing model refused");
     assert!(error.to_string().contains("sentiment.onnx"), "{error}");
 }
+
+#[test]
+fn a_deployments_own_tag_keeps_the_rules_verdict() {
+    let lexicon = tempfile::tempdir().expect("tempdir");
+    copy_dir(&root().join("lexicons"), lexicon.path());
+    std::fs::write(
+        lexicon.path().join("tags/brand.toml"),
+        r#"[[tag]]
+id = "brand.membership"
+name = "会员"
+aspects = ["会员卡"]
+aspect_positive = []
+aspect_negative = []
+aspect_neutral = []
+positive = []
+negative = ["会员卡用不了"]
+neutral = []
+exclude = []
+"#,
+    )
+    .expect("write tag");
+    let analyser = Analyser::load(lexicon.path(), &model_choice(root().join("models")))
+        .expect("lexicon with an extra tag loads");
+    let analysis = analyser.analyse("会员卡用不了，物流倒是很快");
+    assert!(
+        has(&analysis, "brand.membership", "neg"),
+        "{:?}",
+        tags(&analysis)
+    );
+    assert!(
+        has(&analysis, "logistics.speed", "pos"),
+        "{:?}",
+        tags(&analysis)
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}

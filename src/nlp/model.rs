@@ -15,6 +15,9 @@
 //!    rules' hit for that tag in the clause when there is one, else the
 //!    whole clause.
 //!
+//! Tags a deployment adds to the lexicon beside the ones the models know
+//! keep the rules' verdict.
+//!
 //! A missing or broken file is an error naming it: the service never falls
 //! back to the rules silently (`tagger = "lexicon"` chooses them openly).
 
@@ -180,6 +183,9 @@ pub struct ModelTagger {
     lexicon_columns: HashMap<(usize, Polarity), usize>,
     /// Lexicon tag index → column of the `mentions` input.
     mention_columns: HashMap<usize, usize>,
+    /// Per lexicon tag: the models do not know it (a deployment's own tag),
+    /// so the rules' verdict stands.
+    rules_only: Vec<bool>,
     thresholds: Vec<f32>,
     polarities: Vec<Polarity>,
     version: String,
@@ -304,6 +310,11 @@ impl ModelTagger {
                     .ok_or_else(|| spec_error(format!("no threshold for {tag}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let rules_only = lexicon
+            .tags
+            .iter()
+            .map(|tag| !spec.tagger.tags.contains(&tag.id))
+            .collect();
         let version = format!("model:{};lexicon:{}", spec.version, lexicon.version);
         Ok(ModelTagger {
             rules: LexiconTagger::new(lexicon),
@@ -316,6 +327,7 @@ impl ModelTagger {
             tagger,
             lexicon_columns,
             mention_columns,
+            rules_only,
             thresholds,
             polarities,
             version,
@@ -577,6 +589,16 @@ impl ModelTagger {
                             text: prepared.chars[span[0]..span[1]].iter().collect(),
                         },
                     });
+                }
+                let rule_hits: Vec<_> = item
+                    .findings
+                    .hits
+                    .iter()
+                    .filter(|hit| self.rules_only[hit.tag])
+                    .cloned()
+                    .collect();
+                if !rule_hits.is_empty() {
+                    tags.extend(self.rules.final_verdicts(rule_hits, prepared));
                 }
                 tags.sort_by_key(|tag| tag.evidence.span[0]);
                 let probability = sentiment[item.sentiment_row];
