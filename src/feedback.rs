@@ -142,6 +142,20 @@ pub struct Analysis {
     pub analyser_version: String,
 }
 
+impl Analysis {
+    /// `(tag, polarity)` of every tag, sorted: the shape the eval scorer and
+    /// the tests compare.
+    pub fn tag_polarities(&self) -> Vec<(String, &'static str)> {
+        let mut pairs: Vec<_> = self
+            .tags
+            .iter()
+            .map(|tag| (tag.tag.clone(), tag.polarity.as_str()))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+}
+
 /// The library ("product", "logistics", "service", or a deployment's own)
 /// is the part of a tag id before the first dot.
 pub fn library_of(tag_id: &str) -> &str {

@@ -30,18 +30,9 @@ fn analyser() -> &'static Analyser {
     })
 }
 
-fn tags(analysis: &Analysis) -> Vec<(String, &'static str)> {
-    let mut tags: Vec<_> = analysis
-        .tags
-        .iter()
-        .map(|tag| (tag.tag.clone(), tag.polarity.as_str()))
-        .collect();
-    tags.sort();
-    tags
-}
-
 fn has(analysis: &Analysis, tag: &str, polarity: &str) -> bool {
-    tags(analysis)
+    analysis
+        .tag_polarities()
         .iter()
         .any(|(t, p)| t == tag && *p == polarity)
 }
@@ -63,12 +54,12 @@ fn mixed_review_gets_both_polarities_with_evidence() {
     assert!(
         has(&analysis, "logistics.speed", "pos"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
     assert!(
         has(&analysis, "product.material", "neg"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
     let material = analysis
         .tags
@@ -86,7 +77,7 @@ fn negation_gives_a_complaint() {
     assert!(
         has(&analysis, "logistics.speed", "neg"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
     assert_eq!(analysis.sentiment, Polarity::Neg);
 }
@@ -97,12 +88,12 @@ fn taste_praise_and_portion_complaint() {
     assert!(
         has(&analysis, "product.taste_smell", "pos"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
     assert!(
         has(&analysis, "product.quantity", "neg"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
 }
 
@@ -112,7 +103,7 @@ fn quality_complaint_and_sentiment() {
     assert!(
         has(&analysis, "product.quality", "neg"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
     assert_eq!(analysis.sentiment, Polarity::Neg);
     assert!(analysis.sentiment_score < 0.0);
@@ -122,7 +113,7 @@ fn quality_complaint_and_sentiment() {
 fn generic_praise_is_positive_without_tags() {
     let analysis = analyser().analyse("非常满意，下次还会再来光顾");
     assert_eq!(analysis.sentiment, Polarity::Pos);
-    assert!(analysis.tags.is_empty(), "{:?}", tags(&analysis));
+    assert!(analysis.tags.is_empty(), "{:?}", analysis.tag_polarities());
 }
 
 #[test]
@@ -136,7 +127,17 @@ fn every_tag_has_evidence_inside_its_clause() {
     .iter()
     .map(|text| xinsheng::nlp::AnalysisInput { text, rating: None })
     .collect();
-    for analysis in analyser().analyse_batch(&batch) {
+    let analyses = analyser().analyse_batch(&batch);
+    // Each non-empty text names an aspect, so the check below has tags to check.
+    for (text, analysis) in batch.iter().zip(&analyses) {
+        assert_eq!(
+            analysis.tags.is_empty(),
+            text.text.is_empty(),
+            "{}: {:?}",
+            text.text,
+            analysis.tag_polarities()
+        );
+        let chars: Vec<char> = analysis.normalised_text.chars().collect();
         for tag in &analysis.tags {
             let [clause_start, clause_end] = tag.evidence.clause_span;
             let [start, end] = tag.evidence.span;
@@ -144,6 +145,8 @@ fn every_tag_has_evidence_inside_its_clause() {
                 clause_start <= start && start < end && end <= clause_end,
                 "{tag:?}"
             );
+            let evidence: String = chars[start..end].iter().collect();
+            assert_eq!(evidence, tag.evidence.text);
         }
     }
 }
@@ -199,12 +202,12 @@ exclude = []
     assert!(
         has(&analysis, "brand.membership", "neg"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
     assert!(
         has(&analysis, "logistics.speed", "pos"),
         "{:?}",
-        tags(&analysis)
+        analysis.tag_polarities()
     );
 }
 

@@ -68,6 +68,7 @@ class TrainingSmokeTest(unittest.TestCase):
             subprocess.run([sys.executable, str(HERE / "train.py"), "--corpus", str(CORPUS),
                             "--xinsheng", str(binary), "--labels", str(ROOT / "models/labels"),
                             "--lexicons", str(ROOT / "lexicons"), "--out", str(out),
+                            "--scorer", str(CORPUS.parent.parent / "eval/score.py"),
                             "--limit", "4000", "--no-snownlp"],
                            check=True, cwd=ROOT, capture_output=True)
             metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))

@@ -3,6 +3,7 @@
 
 usage: train.py --corpus ../shared/data/reviews_train.jsonl --xinsheng target/release/xinsheng
                 [--labels models/labels] [--out models] [--dev ../shared/eval/dev.jsonl]
+                [--scorer ../shared/eval/score.py]
                 [--limit N]   (smoke test: train on the first N corpus items only)
 
 Steps:
@@ -24,7 +25,8 @@ Steps:
  6. Both models are written as ONNX (onnx_export.py); every reported metric is
     computed by running the exported files with onnxruntime.
 """
-import argparse, collections, datetime, glob, hashlib, json, os, pathlib, subprocess, sys, time, zlib
+import argparse, collections, datetime, functools, glob, hashlib, importlib.util, json, os, pathlib, \
+    subprocess, sys, time, zlib
 
 import numpy as np
 import scipy.sparse as sp
@@ -164,15 +166,19 @@ def pad(arrays):
     return out
 
 
-def onnx_probs(path, seqs, lexicon=None, batch=512):
+@functools.lru_cache(maxsize=None)
+def onnx_session(path):
+    """One session per exported file: loading the sentiment model's 785k keys takes seconds."""
     import onnxruntime as ort
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def onnx_probs(path, seqs, batch=512):
+    session = onnx_session(str(path))
     out = []
     for s in range(0, len(seqs), batch):
         part = seqs[s:s + batch]
         feeds = {"char_ids": pad([c for c, _ in part]), "word_ids": pad([w for _, w in part])}
-        if lexicon is not None:
-            feeds["lexicon"] = lexicon[s:s + batch]
         out.append(session.run(["probs"], feeds)[0])
     return np.vstack(out) if out else np.zeros((0, 1), np.float32)
 
@@ -183,22 +189,22 @@ def prf(tp, fp, fn):
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def tag_metrics(gold, pred):
-    """Same views as ../shared/eval/score.py."""
-    views = collections.defaultdict(lambda: [0, 0, 0])
-    for rid, g in gold.items():
-        gp, pp = set(g), set(pred.get(rid, ()))
-        for name, (gs, ps) in {
-            "tag": ({t for t, _ in gp}, {t for t, _ in pp}),
-            "tag+polarity": (gp, pp),
-            "negative_issue": ({t for t, s in gp if s == "neg"}, {t for t, s in pp if s == "neg"}),
-            "library": ({t.split(".")[0] for t, _ in gp}, {t.split(".")[0] for t, _ in pp}),
-        }.items():
-            views[name][0] += len(gs & ps)
-            views[name][1] += len(ps - gs)
-            views[name][2] += len(gs - ps)
-    return {name: dict(zip(("precision", "recall", "f1"), (round(x, 4) for x in prf(*v))))
-            for name, v in views.items()}
+def tag_metrics(scorer, gold, pred):
+    """The tag views of ../shared/eval/score.py, the scorer the bars are measured with."""
+    as_items = lambda tags: {"tags": [{"tag": t, "polarity": p} for t, p in tags]}
+    result = scorer.score({i: as_items(t) for i, t in gold.items()},
+                          {i: as_items(t) for i, t in pred.items()})
+    return {view: {k: round(v, 4) for k, v in result[view].items()}
+            for view in ("tag", "tag+polarity", "negative_issue", "library")}
+
+
+def load_scorer(path):
+    spec = importlib.util.spec_from_file_location("score", path)
+    if spec is None or not os.path.exists(path):
+        sys.exit(f"scorer {path} not found (--scorer)")
+    scorer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scorer)
+    return scorer
 
 
 def decide(tag_probs, polarity_probs, tags, thresholds):
@@ -222,6 +228,7 @@ def main():
     ap.add_argument("--lexicons", default="lexicons")
     ap.add_argument("--dev", default="../shared/eval/dev.jsonl")
     ap.add_argument("--out", default="models")
+    ap.add_argument("--scorer", default="../shared/eval/score.py")
     ap.add_argument("--scratch", default=None)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--svm-c", type=float, default=0.25)
@@ -232,6 +239,7 @@ def main():
     ap.add_argument("--weak", type=int, default=0,
                     help="unlabelled training reviews whose rule hits are added as weak clause labels")
     args = ap.parse_args()
+    scorer = load_scorer(args.scorer)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scratch = pathlib.Path(args.scratch or out / ".scratch")
@@ -425,8 +433,7 @@ def main():
                              W[n_ngram:n_ngram + n_lex], W[n_ngram + n_lex:], coef, pol_bias)
 
     def review_outputs(ids):
-        import onnxruntime as ort
-        session = ort.InferenceSession(str(tagger_path), providers=["CPUExecutionProvider"])
+        session = onnx_session(str(tagger_path))
         result = {}
         for i in ids:
             rs = row_of[i] + ([item_row_of[i]] if i in item_row_of else [])
@@ -459,7 +466,7 @@ def main():
                 best = (f1, float(thr))
         thresholds[tag] = best[1]
     preds_val = {i: decide(*val_out[i], tags, thresholds) for i in tag_val}
-    tagger_metrics = {"validation": tag_metrics(gold_val, preds_val), "validation_items": len(tag_val),
+    tagger_metrics = {"validation": tag_metrics(scorer, gold_val, preds_val), "validation_items": len(tag_val),
                       "train_items": len(tag_train), "weak_items": len(weak_ids)}
     log(f"tagger validation {tagger_metrics['validation']}")
     confusion = collections.Counter()

@@ -40,7 +40,7 @@ pub fn clause_tokens(segmenter: &Segmenter, clause_text: &str) -> ClauseTokens {
 }
 
 /// `tag:polarity`, the name of one rule feature and of one model output.
-pub fn signal_name(tag: &str, polarity: Polarity) -> String {
+fn signal_name(tag: &str, polarity: Polarity) -> String {
     format!("{tag}:{}", polarity.as_str())
 }
 
@@ -60,7 +60,7 @@ pub struct ClauseFeatures {
 
 /// Lexicon tag indices mentioned in `[start, end)`: an aspect word, a tag's
 /// own opinion word or phrase, unless the clause excludes the tag.
-pub fn mentioned_tags(
+fn mentioned_tags(
     lexicon: &Lexicon,
     prepared: &PreparedText,
     start: usize,

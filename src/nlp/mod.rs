@@ -182,21 +182,11 @@ mod tests {
         .expect("shipped lexicon")
     }
 
-    fn tags(analysis: &Analysis) -> Vec<(String, &'static str)> {
-        let mut tags: Vec<_> = analysis
-            .tags
-            .iter()
-            .map(|tag| (tag.tag.clone(), tag.polarity.as_str()))
-            .collect();
-        tags.sort();
-        tags
-    }
-
     #[test]
     fn contrast_gives_two_tags_of_opposite_polarity() {
         let analysis = analyser().analyse("物流很快，但是衣服起球");
         assert_eq!(
-            tags(&analysis),
+            analysis.tag_polarities(),
             vec![
                 ("logistics.speed".to_string(), "pos"),
                 ("product.material".to_string(), "neg")
@@ -213,12 +203,12 @@ mod tests {
     fn negation_flips_polarity() {
         let analysis = analyser().analyse("物流不快");
         assert_eq!(
-            tags(&analysis),
+            analysis.tag_polarities(),
             vec![("logistics.speed".to_string(), "neg")]
         );
         let analysis = analyser().analyse("洗了几次也不起球");
         assert_eq!(
-            tags(&analysis),
+            analysis.tag_polarities(),
             vec![("product.material".to_string(), "pos")]
         );
     }
@@ -249,7 +239,7 @@ mod tests {
         let analysis = analyser().analyse("質量很差，ＸＬ碼偏小");
         assert_eq!(analysis.normalised_text, "质量很差，XL码偏小");
         assert_eq!(
-            tags(&analysis),
+            analysis.tag_polarities(),
             vec![
                 ("product.quality".to_string(), "neg"),
                 ("product.size_fit".to_string(), "neg")

@@ -4,7 +4,7 @@
 //!
 //! Per batch of texts:
 //! 1. every clause (and every whole item) becomes character and word ids
-//!    ([`features::clause_tokens`], the code training used);
+//!    ([`item_features`], the code training used);
 //! 2. `sentiment.onnx` scores items and clauses in one run;
 //! 3. `tagger.onnx` scores every clause (and the whole item, which sees the
 //!    context a clause lacks) for every tag, given its n-grams, the rules'
@@ -30,7 +30,7 @@ use ort::value::Tensor;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
-use super::features::{clause_tokens, mentioned_tags, signal_name, ClauseTokens, CLAUSE_SEPARATOR};
+use super::features::{item_features, CLAUSE_SEPARATOR};
 use super::lexicon::Lexicon;
 use super::segment::Segmenter;
 use super::tagger::{LexiconTagger, PreparedText, RuleFindings, Tagger, TaggerOutput};
@@ -117,26 +117,27 @@ impl SessionPool {
             return Err(file_error("not found".to_string()));
         }
         let bytes = std::fs::read(path).map_err(|error| file_error(error.to_string()))?;
-        let size = rayon::current_num_threads().max(1);
-        let mut sessions = Vec::with_capacity(size);
-        for _ in 0..size {
-            let session = Session::builder(environment)
+        let open = || {
+            Session::builder(environment)
                 .map_err(|error| file_error(error.to_string()))?
                 .with_intra_threads(1)
                 .map_err(|error| file_error(error.to_string()))?
                 .commit_from_memory(&bytes)
-                .map_err(|error| file_error(format!("not a loadable ONNX model: {error}")))?;
-            let has = |names: &[&str], present: Vec<&str>| {
-                names.iter().all(|name| present.contains(name))
-            };
-            let input_names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
-            let output_names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-            if !has(inputs, input_names.clone()) || !has(outputs, output_names.clone()) {
-                return Err(file_error(format!(
-                    "expected inputs {inputs:?} and outputs {outputs:?}, found {input_names:?} and {output_names:?}"
-                )));
-            }
-            sessions.push(Mutex::new(session));
+                .map_err(|error| file_error(format!("not a loadable ONNX model: {error}")))
+        };
+        let first = open()?;
+        let input_names: Vec<&str> = first.inputs().iter().map(|i| i.name()).collect();
+        let output_names: Vec<&str> = first.outputs().iter().map(|o| o.name()).collect();
+        if !inputs.iter().all(|name| input_names.contains(name))
+            || !outputs.iter().all(|name| output_names.contains(name))
+        {
+            return Err(file_error(format!(
+                "expected inputs {inputs:?} and outputs {outputs:?}, found {input_names:?} and {output_names:?}"
+            )));
+        }
+        let mut sessions = vec![Mutex::new(first)];
+        for _ in 1..rayon::current_num_threads().max(1) {
+            sessions.push(Mutex::new(open()?));
         }
         Ok(SessionPool { sessions })
     }
@@ -147,11 +148,14 @@ impl SessionPool {
     }
 }
 
-/// Ids of one model row (a clause or a whole item).
+/// One model row (a clause or a whole item): its ids and, for the tagger,
+/// the rules' findings in it.
 #[derive(Debug, Clone, Default)]
-struct RowIds {
+struct Row {
     chars: Vec<i64>,
     words: Vec<i64>,
+    lexicon: Vec<f32>,
+    mentions: Vec<f32>,
 }
 
 fn padded(rows: &[&[i64]]) -> Result<Tensor<i64>, String> {
@@ -163,11 +167,19 @@ fn padded(rows: &[&[i64]]) -> Result<Tensor<i64>, String> {
     Tensor::from_array(([rows.len(), width], data)).map_err(|error| error.to_string())
 }
 
-/// Indices of `rows` in chunks of similar length.
-fn length_chunks(rows: &[RowIds]) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..rows.len()).collect();
+/// `selected` rows in chunks of similar length.
+fn length_chunks(rows: &[Row], selected: impl Iterator<Item = usize>) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = selected.collect();
     order.sort_by_key(|&index| rows[index].chars.len() + rows[index].words.len());
     order.chunks(ROWS_PER_RUN).map(<[usize]>::to_vec).collect()
+}
+
+fn column_index(names: &[String]) -> HashMap<String, usize> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(column, name)| (name.clone(), column))
+        .collect()
 }
 
 pub struct ModelTagger {
@@ -179,13 +191,13 @@ pub struct ModelTagger {
     spec: ModelSpec,
     sentiment: SessionPool,
     tagger: SessionPool,
-    /// Rule hit `(lexicon tag index, polarity)` → column of the `lexicon` input.
-    lexicon_columns: HashMap<(usize, Polarity), usize>,
-    /// Lexicon tag index → column of the `mentions` input.
-    mention_columns: HashMap<usize, usize>,
-    /// Per lexicon tag: the models do not know it (a deployment's own tag),
-    /// so the rules' verdict stands.
-    rules_only: Vec<bool>,
+    /// Lexicon tag index → the models' tag index; `None` for a deployment's
+    /// own tag, which keeps the rules' verdict.
+    model_tag_of: Vec<Option<usize>>,
+    /// `tag:polarity` rule hit → column of the `lexicon` input.
+    lexicon_columns: HashMap<String, usize>,
+    /// Mentioned tag → column of the `mentions` input.
+    mention_columns: HashMap<String, usize>,
     thresholds: Vec<f32>,
     polarities: Vec<Polarity>,
     version: String,
@@ -266,37 +278,11 @@ impl ModelTagger {
                     .ok_or_else(|| spec_error(format!("unknown polarity {name:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let input_of: HashMap<&str, usize> = spec
-            .tagger
-            .lexicon_inputs
-            .iter()
-            .enumerate()
-            .map(|(column, name)| (name.as_str(), column))
-            .collect();
-        let mut lexicon_columns = HashMap::new();
-        for (index, tag) in lexicon.tags.iter().enumerate() {
-            for polarity in [Polarity::Neg, Polarity::Pos, Polarity::Neu] {
-                if let Some(&column) = input_of.get(signal_name(&tag.id, polarity).as_str()) {
-                    lexicon_columns.insert((index, polarity), column);
-                }
-            }
-        }
-        let mention_of: HashMap<&str, usize> = spec
-            .tagger
-            .mention_inputs
-            .iter()
-            .enumerate()
-            .map(|(column, name)| (name.as_str(), column))
-            .collect();
-        let mention_columns = lexicon
+        let model_tags = column_index(&spec.tagger.tags);
+        let model_tag_of = lexicon
             .tags
             .iter()
-            .enumerate()
-            .filter_map(|(index, tag)| {
-                mention_of
-                    .get(tag.id.as_str())
-                    .map(|&column| (index, column))
-            })
+            .map(|tag| model_tags.get(tag.id.as_str()).copied())
             .collect();
         let thresholds = spec
             .tagger
@@ -310,11 +296,8 @@ impl ModelTagger {
                     .ok_or_else(|| spec_error(format!("no threshold for {tag}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let rules_only = lexicon
-            .tags
-            .iter()
-            .map(|tag| !spec.tagger.tags.contains(&tag.id))
-            .collect();
+        let lexicon_columns = column_index(&spec.tagger.lexicon_inputs);
+        let mention_columns = column_index(&spec.tagger.mention_inputs);
         let version = format!("model:{};lexicon:{}", spec.version, lexicon.version);
         Ok(ModelTagger {
             rules: LexiconTagger::new(lexicon),
@@ -325,17 +308,13 @@ impl ModelTagger {
             spec,
             sentiment,
             tagger,
+            model_tag_of,
             lexicon_columns,
             mention_columns,
-            rules_only,
             thresholds,
             polarities,
             version,
         })
-    }
-
-    pub fn spec(&self) -> &ModelSpec {
-        &self.spec
     }
 
     fn ids(&self, tokens: &[String]) -> Vec<i64> {
@@ -349,9 +328,10 @@ impl ModelTagger {
             .collect()
     }
 
-    fn run_sentiment(&self, rows: &[RowIds]) -> Result<Vec<f32>, String> {
+    /// Sentiment probability of every row.
+    fn run_sentiment(&self, rows: &[Row]) -> Result<Vec<f32>, String> {
         let mut probs = vec![0.0f32; rows.len()];
-        for chunk in length_chunks(rows) {
+        for chunk in length_chunks(rows, 0..rows.len()) {
             let chars: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].chars.as_slice()).collect();
             let words: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].words.as_slice()).collect();
             let inputs = ort::inputs! {
@@ -372,37 +352,38 @@ impl ModelTagger {
         Ok(probs)
     }
 
-    /// Tag and polarity probabilities per row: `[rows][tags]`, `[rows][tags][3]`.
+    /// Tag and polarity probabilities of the `selected` rows, indexed like
+    /// `rows` (`[tags]`, `[tags * 3]`; empty for rows not selected).
     fn run_tagger(
         &self,
-        rows: &[RowIds],
-        lexicon: &[Vec<f32>],
-        mentions: &[Vec<f32>],
+        rows: &[Row],
+        selected: impl Iterator<Item = usize>,
         sentiment: &[f32],
     ) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), String> {
         let tags = self.spec.tagger.tags.len();
         let polarities = self.polarities.len();
         let columns = self.spec.tagger.lexicon_inputs.len();
+        let mentions = self.spec.tagger.mention_inputs.len();
         let mut tag_probs = vec![Vec::new(); rows.len()];
         let mut polarity_probs = vec![Vec::new(); rows.len()];
-        for chunk in length_chunks(rows) {
+        for chunk in length_chunks(rows, selected) {
             let chars: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].chars.as_slice()).collect();
             let words: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].words.as_slice()).collect();
-            let lexicon_data: Vec<f32> = chunk
-                .iter()
-                .flat_map(|&i| lexicon[i].iter().copied())
-                .collect();
-            let sentiment_data: Vec<f32> = chunk.iter().map(|&i| sentiment[i]).collect();
-            let mention_data: Vec<f32> = chunk
-                .iter()
-                .flat_map(|&i| mentions[i].iter().copied())
-                .collect();
+            let floats = |field: fn(&Row) -> &[f32]| -> Vec<f32> {
+                chunk
+                    .iter()
+                    .flat_map(|&i| field(&rows[i]).iter().copied())
+                    .collect()
+            };
+            let tensor = |width: usize, data: Vec<f32>| {
+                Tensor::from_array(([chunk.len(), width], data)).map_err(|error| error.to_string())
+            };
             let inputs = ort::inputs! {
                 "char_ids" => padded(&chars)?,
                 "word_ids" => padded(&words)?,
-                "lexicon" => Tensor::from_array(([chunk.len(), columns], lexicon_data)).map_err(|error| error.to_string())?,
-                "clause_sentiment" => Tensor::from_array(([chunk.len(), 1], sentiment_data)).map_err(|error| error.to_string())?,
-                "mentions" => Tensor::from_array(([chunk.len(), tags], mention_data)).map_err(|error| error.to_string())?,
+                "lexicon" => tensor(columns, floats(|row| &row.lexicon))?,
+                "clause_sentiment" => tensor(1, chunk.iter().map(|&i| sentiment[i]).collect())?,
+                "mentions" => tensor(mentions, floats(|row| &row.mentions))?,
             };
             self.tagger.with(|session| -> Result<(), String> {
                 let outputs = session.run(inputs).map_err(|error| error.to_string())?;
@@ -424,124 +405,90 @@ impl ModelTagger {
         Ok((tag_probs, polarity_probs))
     }
 
-    fn lexicon_row(&self, findings: &RuleFindings, clause: Option<usize>) -> Vec<f32> {
-        let mut row = vec![0.0f32; self.spec.tagger.lexicon_inputs.len()];
-        for hit in &findings.hits {
-            if clause.is_none_or(|clause| hit.clause == clause) {
-                if let Some(&column) = self.lexicon_columns.get(&(hit.tag, hit.polarity)) {
+    /// The rows of one item: the whole item first, then its clauses, built by
+    /// [`item_features`], the code `xinsheng features` feeds to training.
+    fn item_rows(&self, prepared: &PreparedText, findings: &RuleFindings) -> Vec<Row> {
+        let flags = |names: &[String], columns: &HashMap<String, usize>| {
+            let mut row = vec![0.0f32; columns.len()];
+            for name in names {
+                if let Some(&column) = columns.get(name.as_str()) {
                     row[column] = 1.0;
                 }
             }
-        }
-        row
-    }
-
-    fn mention_row(&self, prepared: &PreparedText, start: usize, end: usize) -> Vec<f32> {
-        let mut row = vec![0.0f32; self.spec.tagger.mention_inputs.len()];
-        for tag in mentioned_tags(self.rules.lexicon(), prepared, start, end) {
-            if let Some(&column) = self.mention_columns.get(&tag) {
-                row[column] = 1.0;
+            row
+        };
+        let mut whole = Row {
+            lexicon: vec![0.0; self.lexicon_columns.len()],
+            mentions: vec![0.0; self.mention_columns.len()],
+            ..Row::default()
+        };
+        let mut rows = Vec::with_capacity(prepared.clauses.len() + 1);
+        let clauses = item_features(self.rules.lexicon(), &self.segmenter, prepared, findings);
+        for (index, clause) in clauses.into_iter().enumerate() {
+            let row = Row {
+                chars: self.ids(&clause.tokens.chars),
+                words: self.ids(&clause.tokens.words),
+                lexicon: flags(&clause.lexicon, &self.lexicon_columns),
+                mentions: flags(&clause.mentions, &self.mention_columns),
+            };
+            if index > 0 {
+                whole.chars.push(self.separator_id);
+                whole.words.push(self.separator_id);
             }
+            whole.chars.extend_from_slice(&row.chars);
+            whole.words.extend_from_slice(&row.words);
+            for (total, value) in whole.lexicon.iter_mut().zip(&row.lexicon) {
+                *total = total.max(*value);
+            }
+            for (total, value) in whole.mentions.iter_mut().zip(&row.mentions) {
+                *total = total.max(*value);
+            }
+            rows.push(row);
         }
-        row
+        rows.insert(0, whole);
+        rows
     }
 
     fn try_tag_batch(&self, texts: &[PreparedText]) -> Result<Vec<TaggerOutput>, String> {
+        /// Rows `item_row` (the whole item) and `item_row + 1 ..` (its clauses).
         struct Item {
             findings: RuleFindings,
-            first_row: usize,
-            clauses: usize,
-            item_row: Option<usize>,
-            sentiment_row: usize,
-            empty: bool,
+            item_row: usize,
         }
-        // Sentiment rows: every item, then every clause (in item order).
-        let mut sentiment_rows: Vec<RowIds> = Vec::with_capacity(texts.len() * 4);
-        let mut tagger_rows: Vec<RowIds> = Vec::new();
-        let mut tagger_lexicon: Vec<Vec<f32>> = Vec::new();
-        let mut tagger_mentions: Vec<Vec<f32>> = Vec::new();
-        let mut tagger_sentiment_row: Vec<usize> = Vec::new();
+        let mut rows: Vec<Row> = Vec::with_capacity(texts.len() * 6);
         let mut items = Vec::with_capacity(texts.len());
         for prepared in texts {
             let findings = self.rules.find(prepared);
-            let clause_ids: Vec<RowIds> = prepared
-                .clauses
-                .iter()
-                .map(|clause| {
-                    let text: String = prepared.chars[clause.start..clause.end].iter().collect();
-                    let ClauseTokens { chars, words } = clause_tokens(&self.segmenter, &text);
-                    RowIds {
-                        chars: self.ids(&chars),
-                        words: self.ids(&words),
-                    }
-                })
-                .collect();
-            let mut whole = RowIds::default();
-            for (index, clause) in clause_ids.iter().enumerate() {
-                if index > 0 {
-                    whole.chars.push(self.separator_id);
-                    whole.words.push(self.separator_id);
-                }
-                whole.chars.extend_from_slice(&clause.chars);
-                whole.words.extend_from_slice(&clause.words);
-            }
-            let empty = whole.chars.is_empty();
-            let sentiment_row = sentiment_rows.len();
-            sentiment_rows.push(whole.clone());
-            let first_row = tagger_rows.len();
-            let mut item_mentions = vec![0.0f32; self.spec.tagger.mention_inputs.len()];
-            for (index, clause) in clause_ids.into_iter().enumerate() {
-                let span = &prepared.clauses[index];
-                let mentions = self.mention_row(prepared, span.start, span.end);
-                for (total, value) in item_mentions.iter_mut().zip(&mentions) {
-                    *total = total.max(*value);
-                }
-                tagger_mentions.push(mentions);
-                tagger_sentiment_row.push(sentiment_rows.len());
-                sentiment_rows.push(clause.clone());
-                tagger_rows.push(clause);
-                tagger_lexicon.push(self.lexicon_row(&findings, Some(index)));
-            }
-            let clauses = tagger_rows.len() - first_row;
-            let item_row = (self.spec.tagger.item_rows && clauses > 0).then(|| {
-                tagger_rows.push(whole);
-                tagger_lexicon.push(self.lexicon_row(&findings, None));
-                tagger_mentions.push(item_mentions);
-                tagger_sentiment_row.push(sentiment_row);
-                tagger_rows.len() - 1
-            });
-            items.push(Item {
-                findings,
-                first_row,
-                clauses,
-                item_row,
-                sentiment_row,
-                empty,
-            });
+            let item_row = rows.len();
+            rows.extend(self.item_rows(prepared, &findings));
+            items.push(Item { findings, item_row });
         }
-        let sentiment = self.run_sentiment(&sentiment_rows)?;
-        let row_sentiment: Vec<f32> = tagger_sentiment_row
-            .iter()
-            .map(|&row| sentiment[row])
-            .collect();
-        let (tag_probs, polarity_probs) = self.run_tagger(
-            &tagger_rows,
-            &tagger_lexicon,
-            &tagger_mentions,
-            &row_sentiment,
-        )?;
+        // The sentiment of every item and every clause (the tagger's polarity
+        // reads the clause's).
+        let sentiment = self.run_sentiment(&rows)?;
+        let tagged = items.iter().zip(texts).flat_map(|(item, prepared)| {
+            let clauses = item.item_row + 1..item.item_row + 1 + prepared.clauses.len();
+            let whole =
+                (self.spec.tagger.item_rows && !clauses.is_empty()).then_some(item.item_row);
+            clauses.chain(whole)
+        });
+        let (tag_probs, polarity_probs) = self.run_tagger(&rows, tagged, &sentiment)?;
 
         let outputs = texts
             .iter()
             .zip(items)
             .map(|(prepared, item)| {
                 let mut tags = Vec::new();
-                let clause_rows = item.first_row..item.first_row + item.clauses;
+                let first_clause = item.item_row + 1;
+                let clause_rows = first_clause..first_clause + prepared.clauses.len();
+                let item_row = (!tag_probs[item.item_row].is_empty()).then_some(item.item_row);
                 for (tag_index, tag_id) in self.spec.tagger.tags.iter().enumerate() {
                     let threshold = self.thresholds[tag_index];
+                    // The last passing clause is the final word; the item row
+                    // counts after every clause.
                     let passing = clause_rows
                         .clone()
-                        .chain(item.item_row)
+                        .chain(item_row)
                         .filter(|&row| tag_probs[row][tag_index] >= threshold)
                         .last();
                     let Some(row) = passing else { continue };
@@ -554,7 +501,7 @@ impl ModelTagger {
                         .map_or(Polarity::Neu, |(index, _)| self.polarities[index]);
                     // The item row has no span of its own: its evidence is the
                     // clause that scores the tag highest.
-                    let clause_row = if Some(row) == item.item_row {
+                    let clause_row = if Some(row) == item_row {
                         clause_rows
                             .clone()
                             .max_by(|&a, &b| {
@@ -564,7 +511,7 @@ impl ModelTagger {
                     } else {
                         row
                     };
-                    let clause_index = clause_row - item.first_row;
+                    let clause_index = clause_row - first_clause;
                     let clause = &prepared.clauses[clause_index];
                     let rule_span = item
                         .findings
@@ -572,7 +519,7 @@ impl ModelTagger {
                         .iter()
                         .filter(|hit| {
                             hit.clause == clause_index
-                                && self.rules.lexicon().tags[hit.tag].id == *tag_id
+                                && self.model_tag_of[hit.tag] == Some(tag_index)
                         })
                         .max_by_key(|hit| (hit.polarity == polarity, hit.span[0]))
                         .map(|hit| hit.span);
@@ -590,19 +537,19 @@ impl ModelTagger {
                         },
                     });
                 }
-                let rule_hits: Vec<_> = item
+                let rules_only: Vec<_> = item
                     .findings
                     .hits
                     .iter()
-                    .filter(|hit| self.rules_only[hit.tag])
+                    .filter(|hit| self.model_tag_of[hit.tag].is_none())
                     .cloned()
                     .collect();
-                if !rule_hits.is_empty() {
-                    tags.extend(self.rules.final_verdicts(rule_hits, prepared));
+                if !rules_only.is_empty() {
+                    tags.extend(self.rules.final_verdicts(rules_only, prepared));
                 }
                 tags.sort_by_key(|tag| tag.evidence.span[0]);
-                let probability = sentiment[item.sentiment_row];
-                let (sentiment, sentiment_score) = if item.empty {
+                let probability = sentiment[item.item_row];
+                let (sentiment, sentiment_score) = if rows[item.item_row].chars.is_empty() {
                     (Polarity::Neu, 0.0)
                 } else if probability >= self.spec.sentiment.threshold {
                     (Polarity::Pos, 2.0 * probability - 1.0)
