@@ -161,3 +161,51 @@ impl Analysis {
 pub fn library_of(tag_id: &str) -> &str {
     tag_id.split('.').next().unwrap_or(tag_id)
 }
+
+/// Who spoke a [`Segment`]. Only customer speech is tagged; agent and system
+/// speech is kept for context and search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Customer,
+    Agent,
+    System,
+}
+
+impl Speaker {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Speaker::Customer => "customer",
+            Speaker::Agent => "agent",
+            Speaker::System => "system",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Speaker> {
+        [Speaker::Customer, Speaker::Agent, Speaker::System]
+            .into_iter()
+            .find(|speaker| speaker.as_str() == value)
+    }
+}
+
+/// One part of a multi-part item: a chat turn, a call-transcript segment, or
+/// a review's follow-up (追评).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub speaker: Speaker,
+    pub text: String,
+    /// Offset from the start of a call, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<u64>,
+    /// When the segment was written or sent, Unix seconds (chat turns, 追评).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
+    /// The platform's message id, so a redelivered message is not appended twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// `followup` for a 追评; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}

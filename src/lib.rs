@@ -14,3 +14,4 @@ pub mod ingest;
 pub mod nlp;
 pub mod store;
 pub mod time;
+pub mod webhooks;

@@ -1,0 +1,1 @@
+//! Inbound chat-platform webhooks (filled in below).
