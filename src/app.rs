@@ -11,6 +11,8 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::index::{FeedbackIndex, Opened};
+use crate::ingest::chat::ChatReceiver;
+use crate::ingest::wecom_pull::{run_pull_worker, WecomClient};
 use crate::ingest::worker::Pipeline;
 use crate::ingest::{Ingestor, Wakeup};
 use crate::nlp::Analyser;
@@ -141,12 +143,38 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .spawn(move || pipeline.run(&wakeup, &shutdown))?
     };
 
+    let chat = Arc::new(ChatReceiver::new(
+        core.store.clone(),
+        wakeup.clone(),
+        core.settings.webhooks.clone(),
+    ));
+    let wecom_puller = match &core.settings.webhooks.wecom {
+        Some(wecom) => {
+            let client = Arc::new(WecomClient::new(
+                &wecom.api_base_url,
+                &wecom.corp_id,
+                &wecom.secret,
+            )?);
+            let (queue, requests) = std::sync::mpsc::channel();
+            chat.set_wecom_pull_queue(queue);
+            let chat = chat.clone();
+            let shutdown = shutdown.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("wecom-pull".into())
+                    .spawn(move || run_pull_worker(client, chat, requests, shutdown))?,
+            )
+        }
+        None => None,
+    };
+
     let state = web::Data::new(AppState {
         settings: core.settings.clone(),
         store: core.store.clone(),
         index: core.index.clone(),
         analyser: core.analyser.clone(),
         ingestor,
+        chat,
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
         .bind(&listen)
@@ -160,6 +188,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     wakeup.notify();
     if worker.join().is_err() {
         tracing::error!("analysis worker panicked");
+    }
+    if let Some(puller) = wecom_puller {
+        if puller.join().is_err() {
+            tracing::error!("WeCom pull worker panicked");
+        }
     }
     result.map_err(Into::into)
 }

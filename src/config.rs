@@ -51,7 +51,68 @@ pub struct Settings {
     /// Load `examples/demo_feedback.jsonl` at start (idempotent).
     pub demo: bool,
     pub demo_file: PathBuf,
+    /// Chat platforms' webhooks (`POST /webhooks/{platform}`); each is off
+    /// until its secrets are set.
+    pub webhooks: WebhookSettings,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// A conversation with no message for this long is closed: the next
+    /// message starts a new feedback item.
+    pub chat_idle_minutes: u64,
+    pub wecom: Option<WecomSettings>,
+    pub dingtalk: Option<crate::webhooks::dingtalk::DingtalkConfig>,
+    pub feishu: Option<crate::webhooks::feishu::FeishuConfig>,
+    pub slack: Option<crate::webhooks::slack::SlackConfig>,
+    /// Any other system, by name: `[webhooks.generic.zendesk]` receives at
+    /// `POST /webhooks/zendesk` and stores on channel `zendesk`.
+    pub generic: std::collections::BTreeMap<String, crate::webhooks::generic::GenericConfig>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            chat_idle_minutes: 30,
+            wecom: None,
+            dingtalk: None,
+            feishu: None,
+            slack: None,
+            generic: Default::default(),
+        }
+    }
+}
+
+/// 企业微信 微信客服: callback secrets plus what the `kf/sync_msg` pull needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WecomSettings {
+    pub corp_id: String,
+    pub token: String,
+    pub encoding_aes_key: String,
+    /// The 微信客服 application secret, for the access token of the pull.
+    pub secret: String,
+    #[serde(default = "default_wecom_api")]
+    pub api_base_url: String,
+}
+
+fn default_wecom_api() -> String {
+    "https://qyapi.weixin.qq.com".to_string()
+}
+
+impl WecomSettings {
+    pub fn callback(&self) -> crate::webhooks::wecom::WecomConfig {
+        crate::webhooks::wecom::WecomConfig {
+            token: self.token.clone(),
+            encoding_aes_key: self.encoding_aes_key.clone(),
+            corp_id: self.corp_id.clone(),
+        }
+    }
+}
+
+/// Platform names that cannot be used for generic webhooks.
+pub const PLATFORMS: [&str; 4] = ["wecom", "dingtalk", "feishu", "slack"];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -71,6 +132,7 @@ impl Default for Settings {
             onnxruntime_lib: PathBuf::from("./.onnxruntime/libonnxruntime.so"),
             demo: false,
             demo_file: PathBuf::from("./examples/demo_feedback.jsonl"),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -147,7 +209,27 @@ impl Settings {
             }
         }
         settings.apply_env(|name| std::env::var(name).ok())?;
+        settings.validate(&file)?;
         Ok(settings)
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        for name in self.webhooks.generic.keys() {
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+            if !valid || PLATFORMS.contains(&name.as_str()) {
+                return Err(ConfigError::Syntax {
+                    path: file.to_path_buf(),
+                    message: format!(
+                        "webhooks.generic.{name}: a generic webhook name is letters, digits, - and _, and not one of {}",
+                        PLATFORMS.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -190,6 +272,9 @@ impl Settings {
         layer!("XINSHENG_FULL_DURABILITY", full_durability);
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
         layer!("XINSHENG_DEMO", demo);
+        if let Some(value) = get("XINSHENG_CHAT_IDLE_MINUTES") {
+            self.webhooks.chat_idle_minutes = parsed("XINSHENG_CHAT_IDLE_MINUTES", value)?;
+        }
         Ok(())
     }
 }

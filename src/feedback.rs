@@ -103,6 +103,102 @@ pub struct NewFeedback {
     /// Unix seconds, UTC.
     pub created_at: i64,
     pub meta: Option<serde_json::Value>,
+    /// Chat turns, call segments, or a review and its 追评. When present,
+    /// `text` is derived from them: the customer's speech, one segment per
+    /// line (see [`NewFeedback::analysed_segments`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
+    /// A refund's reason as chosen from the platform's menu (尺码不合适, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+}
+
+impl NewFeedback {
+    /// The text the analyser reads for one segment: call transcripts lose
+    /// their ASR fillers; line breaks inside a segment become spaces, because
+    /// line *k* of the analysed text must be analysed segment *k*.
+    pub fn segment_text(&self, segment: &Segment) -> String {
+        let text = if self.source == Source::Call {
+            crate::ingest::transcript::clean_asr(&segment.text)
+        } else {
+            segment.text.clone()
+        };
+        text.replace(['\r', '\n'], " ")
+    }
+
+    /// Indices (into `segments`) of the segments that make up `text`, in
+    /// order: customer speech that still has words after normalisation.
+    pub fn analysed_segments(&self) -> Vec<usize> {
+        self.segments
+            .iter()
+            .enumerate()
+            .filter(|(_, segment)| segment.speaker == Speaker::Customer)
+            .filter(|(_, segment)| {
+                !crate::nlp::normalise::normalise(&self.segment_text(segment))
+                    .trim()
+                    .is_empty()
+            })
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// Derives `text` from the segments (no-op for single-text items).
+    /// Returns false when no segment carries customer speech.
+    pub fn compose_text(&mut self) -> bool {
+        if self.segments.is_empty() {
+            return !self.text.trim().is_empty();
+        }
+        let lines: Vec<String> = self
+            .analysed_segments()
+            .into_iter()
+            .map(|index| self.segment_text(&self.segments[index]))
+            .collect();
+        self.text = lines.join("\n");
+        !lines.is_empty()
+    }
+
+    /// The stored item with the segments `incoming` adds (a 追评 that was
+    /// empty in an earlier export, more turns of a transcript), or None when
+    /// it adds nothing: the same item arriving again is not new feedback.
+    pub fn merged_with(&self, incoming: &NewFeedback) -> Option<NewFeedback> {
+        if incoming.segments.is_empty() {
+            return None;
+        }
+        let mut merged = self.clone();
+        if merged.segments.is_empty() {
+            merged.segments.push(Segment {
+                speaker: Speaker::Customer,
+                text: self.text.clone(),
+                start_ms: None,
+                end_ms: None,
+                at: Some(self.created_at),
+                message_id: None,
+                kind: None,
+            });
+        }
+        let before = merged.segments.len();
+        for segment in &incoming.segments {
+            if !merged.segments.iter().any(|known| known.same_as(segment)) {
+                merged.segments.push(segment.clone());
+            }
+        }
+        if merged.segments.len() == before {
+            return None;
+        }
+        merged.compose_text();
+        Some(merged)
+    }
+
+    /// What agents and the system said: searchable, never tagged.
+    pub fn context_text(&self) -> String {
+        let lines: Vec<&str> = self
+            .segments
+            .iter()
+            .filter(|segment| segment.speaker != Speaker::Customer)
+            .map(|segment| segment.text.as_str())
+            .collect();
+        lines.join("\n")
+    }
 }
 
 /// Where in the normalised text a tag came from.
@@ -116,6 +212,16 @@ pub struct Evidence {
     pub span: [usize; 2],
     /// The text of `span`.
     pub text: String,
+    /// For multi-part items: the index in `segments` of the segment that
+    /// holds the clause, and that segment's start in the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<u64>,
+    /// Set when the evidence is not in the text but in another field
+    /// (`reason_code` for a refund's reason prior); spans then index that field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +249,37 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// Points each tag's evidence at the segment (chat turn, call segment,
+    /// 追评) its clause came from: line *k* of the analysed text is the
+    /// *k*-th of [`NewFeedback::analysed_segments`].
+    pub fn locate_segments(&mut self, item: &NewFeedback) {
+        if item.segments.is_empty() {
+            return;
+        }
+        let analysed = item.analysed_segments();
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(
+                self.normalised_text
+                    .chars()
+                    .enumerate()
+                    .filter(|(_, ch)| *ch == '\n')
+                    .map(|(offset, _)| offset + 1),
+            )
+            .collect();
+        for tag in &mut self.tags {
+            if tag.evidence.field.is_some() {
+                continue;
+            }
+            let line = line_starts
+                .partition_point(|start| *start <= tag.evidence.clause_span[0])
+                .saturating_sub(1);
+            if let Some(&segment) = analysed.get(line) {
+                tag.evidence.segment = Some(segment);
+                tag.evidence.start_ms = item.segments[segment].start_ms;
+            }
+        }
+    }
+
     /// `(tag, polarity)` of every tag, sorted: the shape the eval scorer and
     /// the tests compare.
     pub fn tag_polarities(&self) -> Vec<(String, &'static str)> {
@@ -208,4 +345,20 @@ pub struct Segment {
     /// `followup` for a 追评; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+}
+
+impl Segment {
+    /// The same message delivered twice: by platform id when both have one,
+    /// else by who said what, when.
+    pub fn same_as(&self, other: &Segment) -> bool {
+        match (&self.message_id, &other.message_id) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => {
+                self.speaker == other.speaker
+                    && self.text == other.text
+                    && self.start_ms == other.start_ms
+                    && self.kind == other.kind
+            }
+        }
+    }
 }

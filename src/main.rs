@@ -331,6 +331,7 @@ fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
             .map(|line| xinsheng::nlp::AnalysisInput {
                 text: &line.text,
                 rating: None,
+                reason_code: None,
             })
             .collect();
         batch

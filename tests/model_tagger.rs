@@ -125,7 +125,11 @@ fn every_tag_has_evidence_inside_its_clause() {
         "",
     ]
     .iter()
-    .map(|text| xinsheng::nlp::AnalysisInput { text, rating: None })
+    .map(|text| xinsheng::nlp::AnalysisInput {
+        text,
+        rating: None,
+        reason_code: None,
+    })
     .collect();
     let analyses = analyser().analyse_batch(&batch);
     // Each non-empty text names an aspect, so the check below has tags to check.

@@ -126,6 +126,27 @@ impl From<BoardError> for ApiError {
     }
 }
 
+impl From<crate::ingest::chat::ChatError> for ApiError {
+    fn from(error: crate::ingest::chat::ChatError) -> Self {
+        use crate::ingest::chat::ChatError;
+        match error {
+            ChatError::UnknownPlatform(_) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_webhook",
+                error.to_string(),
+                None,
+            ),
+            ChatError::Webhook(webhook_error) => ApiError::new(
+                StatusCode::from_u16(webhook_error.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                webhook_error.code(),
+                webhook_error.to_string(),
+                None,
+            ),
+            ChatError::Store(store_error) => store_error.into(),
+        }
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> ApiError {
         match error {

@@ -1,8 +1,6 @@
 //! `POST /api/v1/feedback`, `GET /api/v1/feedback/{id}`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
 use serde_json::json;
 
 use super::error::ApiError;
@@ -10,31 +8,9 @@ use super::AppState;
 
 pub async fn ingest(
     state: web::Data<AppState>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.settings.max_body_bytes;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                error.to_string(),
-                Some("body"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "request body is larger than {limit} bytes; split it into several requests"
-                ),
-                Some("body"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = super::read_body(payload, state.settings.max_body_bytes).await?;
     let ingestor = state.ingestor.clone();
     let inserted = super::blocking(move || ingestor.ingest_body(&body)).await?;
     let duplicates = inserted.iter().filter(|item| item.duplicate).count();

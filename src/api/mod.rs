@@ -6,6 +6,7 @@ pub mod error;
 pub mod feedback;
 pub mod params;
 pub mod search;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub index: Arc<FeedbackIndex>,
     pub analyser: Arc<Analyser>,
     pub ingestor: Arc<Ingestor>,
+    pub chat: Arc<crate::ingest::chat::ChatReceiver>,
 }
 
 /// Runs blocking core work (SQLite, tantivy, analysis) off the async executor.
@@ -45,9 +47,39 @@ where
     }
 }
 
+/// Reads a request body, refusing it as soon as it grows past `limit`.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_body",
+                error.to_string(),
+                Some("body"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "request body is larger than {limit} bytes; split it into several requests"
+                ),
+                Some("body"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/healthz", web::get().to(healthz))
+        .route("/webhooks/{platform}", web::get().to(webhooks::receive))
+        .route("/webhooks/{platform}", web::post().to(webhooks::receive))
         .service(
             web::scope("/api/v1")
                 .route("/feedback", web::post().to(feedback::ingest))

@@ -22,6 +22,7 @@ pub struct SearchParams {
     sentiment: Option<String>,
     source: Option<String>,
     channel: Option<String>,
+    reason_code: Option<String>,
     sku: Option<String>,
     category: Option<String>,
     consumer_id: Option<String>,
@@ -44,6 +45,7 @@ impl SearchParams {
             sku: non_empty(self.sku),
             category: non_empty(self.category),
             consumer_id: non_empty(self.consumer_id),
+            reason_code: non_empty(self.reason_code),
             from: params::instant("from", self.from, offset_seconds)?,
             to: params::instant("to", self.to, offset_seconds)?,
         };

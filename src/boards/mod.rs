@@ -109,6 +109,23 @@ pub struct SeriesPoint {
     pub libraries: BTreeMap<String, PolarityCounts>,
 }
 
+/// Refunds with one menu reason, and what their texts (or the reason's
+/// prior) say went wrong.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefundReasonCounts {
+    pub reason: String,
+    pub refunds: u64,
+    /// Negative mentions per tag among these refunds, most first.
+    pub tags: Vec<ReasonTagCount>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReasonTagCount {
+    pub tag: String,
+    pub name: String,
+    pub neg: u64,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PeriodStats {
     pub from: String,
@@ -118,6 +135,7 @@ pub struct PeriodStats {
     pub negative_rate: f64,
     pub libraries: BTreeMap<String, PolarityCounts>,
     pub tags: Vec<TagCounts>,
+    pub refund_reasons: Vec<RefundReasonCounts>,
     pub series: Vec<SeriesPoint>,
 }
 
@@ -216,6 +234,8 @@ impl Boards<'_> {
                 schema::TAG_POLARITY,
                 schema::LIBRARY_POLARITY,
                 schema::LIBRARY,
+                schema::REASON_CODE,
+                schema::REASON_TAG,
             ],
             Some(series_spec),
         )?;
@@ -251,12 +271,10 @@ impl Boards<'_> {
                 continue;
             }
             seen_tag_ids.push(tag_id.to_string());
-            let definition = self.tags.iter().find(|definition| definition.id == tag_id);
             tags.push(TagCounts {
                 tag: tag_id.to_string(),
                 library: crate::feedback::library_of(tag_id).to_string(),
-                name: definition
-                    .map_or_else(|| tag_id.to_string(), |definition| definition.name.clone()),
+                name: self.tag_name(tag_id),
                 counts: PolarityCounts::from_terms(
                     |term| stats.count(schema::TAG_POLARITY, term),
                     tag_id,
@@ -296,8 +314,53 @@ impl Boards<'_> {
             },
             libraries,
             tags,
+            refund_reasons: self.refund_reasons(stats),
             series,
         }
+    }
+
+    fn refund_reasons(&self, stats: &Stats) -> Vec<RefundReasonCounts> {
+        let Some(reasons) = stats.counts.get(schema::REASON_CODE) else {
+            return Vec::new();
+        };
+        let reason_tags = stats.counts.get(schema::REASON_TAG);
+        let mut rows: Vec<RefundReasonCounts> = reasons
+            .iter()
+            .map(|(reason, refunds)| {
+                let prefix = format!("{reason}|");
+                let mut tags: Vec<ReasonTagCount> = reason_tags
+                    .into_iter()
+                    .flat_map(|counts| counts.iter())
+                    .filter_map(|(term, neg)| {
+                        let tag = term.strip_prefix(&prefix)?;
+                        Some(ReasonTagCount {
+                            tag: tag.to_string(),
+                            name: self.tag_name(tag),
+                            neg: *neg,
+                        })
+                    })
+                    .collect();
+                tags.sort_by(|a, b| b.neg.cmp(&a.neg).then_with(|| a.tag.cmp(&b.tag)));
+                RefundReasonCounts {
+                    reason: reason.clone(),
+                    refunds: *refunds,
+                    tags,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.refunds
+                .cmp(&a.refunds)
+                .then_with(|| a.reason.cmp(&b.reason))
+        });
+        rows
+    }
+
+    fn tag_name(&self, tag_id: &str) -> String {
+        self.tags
+            .iter()
+            .find(|definition| definition.id == tag_id)
+            .map_or_else(|| tag_id.to_string(), |definition| definition.name.clone())
     }
 
     /// Every library of the lexicon appears, with zeros when quiet, so a

@@ -156,6 +156,13 @@ impl FeedbackIndex {
         let mut document = TantivyDocument::default();
         document.add_u64(self.fields.id, stored.id as u64);
         document.add_text(self.fields.text, &analysis.normalised_text);
+        let context = item.context_text();
+        if !context.is_empty() {
+            document.add_text(
+                self.fields.context,
+                crate::nlp::normalise::normalise(&context),
+            );
+        }
         document.add_i64(self.fields.created_at, item.created_at);
         if let Some(rating) = item.rating {
             document.add_u64(self.fields.rating, u64::from(rating));
@@ -166,6 +173,7 @@ impl FeedbackIndex {
             (schema::PRODUCT_NAME, &item.product_name),
             (schema::CONSUMER_ID, &item.consumer_id),
             (schema::STORE, &item.store),
+            (schema::REASON_CODE, &item.reason_code),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -189,6 +197,13 @@ impl FeedbackIndex {
                 field(schema::LIBRARY_POLARITY)?,
                 format!("{}:{}", tag.library, tag.polarity.as_str()),
             );
+        }
+        if let Some(reason) = &item.reason_code {
+            for tag in &analysis.tags {
+                if tag.polarity == crate::feedback::Polarity::Neg {
+                    document.add_text(field(schema::REASON_TAG)?, format!("{reason}|{}", tag.tag));
+                }
+            }
         }
         for keyword in &analysis.keywords {
             document.add_text(field(schema::KEYWORD)?, keyword);

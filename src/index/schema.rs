@@ -10,6 +10,8 @@ use crate::nlp::segment::TOKENIZER_NAME;
 
 pub const ID: &str = "id";
 pub const TEXT: &str = "text";
+/// What agents and the system said in a chat or call: searchable, not tagged.
+pub const CONTEXT: &str = "context";
 pub const SOURCE: &str = "source";
 pub const CHANNEL: &str = "channel";
 pub const SKU: &str = "sku";
@@ -34,9 +36,14 @@ pub const TAG_POLARITY: &str = "tag_polarity";
 /// Multi-valued: library with polarity ("product:neg").
 pub const LIBRARY_POLARITY: &str = "library_polarity";
 pub const KEYWORD: &str = "keyword";
+/// A refund's menu reason.
+pub const REASON_CODE: &str = "reason_code";
+/// Multi-valued, refunds only: reason with each negative tag
+/// ("尺码不合适|product.size_fit"), for the refund-reasons-by-tag board.
+pub const REASON_TAG: &str = "reason_tag";
 
 /// Raw (untokenised) string fields that can be filtered on and counted.
-pub const KEYWORD_FIELDS: [&str; 16] = [
+pub const KEYWORD_FIELDS: [&str; 18] = [
     SOURCE,
     CHANNEL,
     SKU,
@@ -53,6 +60,8 @@ pub const KEYWORD_FIELDS: [&str; 16] = [
     TAG_POLARITY,
     LIBRARY_POLARITY,
     KEYWORD,
+    REASON_CODE,
+    REASON_TAG,
 ];
 
 pub fn build() -> Schema {
@@ -63,7 +72,8 @@ pub fn build() -> Schema {
             .set_tokenizer(TOKENIZER_NAME)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
-    builder.add_text_field(TEXT, text_options);
+    builder.add_text_field(TEXT, text_options.clone());
+    builder.add_text_field(CONTEXT, text_options);
     for name in KEYWORD_FIELDS {
         builder.add_text_field(name, STRING | FAST | STORED);
     }
@@ -83,6 +93,7 @@ pub fn build() -> Schema {
 pub struct Fields {
     pub id: Field,
     pub text: Field,
+    pub context: Field,
     pub created_at: Field,
     pub rating: Field,
 }
@@ -92,6 +103,7 @@ impl Fields {
         Ok(Fields {
             id: schema.get_field(ID)?,
             text: schema.get_field(TEXT)?,
+            context: schema.get_field(CONTEXT)?,
             created_at: schema.get_field(CREATED_AT)?,
             rating: schema.get_field(RATING)?,
         })

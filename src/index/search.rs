@@ -13,7 +13,7 @@ use std::ops::Bound;
 
 use serde::Serialize;
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
@@ -38,6 +38,7 @@ pub struct Filters {
     pub sku: Option<String>,
     pub category: Option<String>,
     pub consumer_id: Option<String>,
+    pub reason_code: Option<String>,
     /// Unix seconds, inclusive.
     pub from: Option<i64>,
     /// Unix seconds, exclusive.
@@ -86,7 +87,7 @@ pub struct SearchHit {
     pub keywords: Vec<String>,
 }
 
-pub const FACET_FIELDS: [&str; 8] = [
+pub const FACET_FIELDS: [&str; 9] = [
     schema::TAG,
     schema::LIBRARY,
     schema::POLARITY,
@@ -95,6 +96,7 @@ pub const FACET_FIELDS: [&str; 8] = [
     schema::SKU,
     schema::CATEGORY,
     schema::SENTIMENT,
+    schema::REASON_CODE,
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,10 +146,26 @@ impl FeedbackIndex {
                 {
                     continue;
                 }
-                let term = Term::from_field_text(self.fields.text, &word.word.to_lowercase());
+                // A word may be in the customer's words or in what the agent
+                // said (chats and calls); the customer's words rank first.
+                let word = word.word.to_lowercase();
+                let in_text: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.text, &word),
+                    IndexRecordOption::WithFreqs,
+                ));
+                let in_context: Box<dyn Query> = Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.fields.context, &word),
+                        IndexRecordOption::WithFreqs,
+                    )),
+                    0.5,
+                ));
                 clauses.push((
                     Occur::Must,
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                    Box::new(BooleanQuery::new(vec![
+                        (Occur::Should, in_text),
+                        (Occur::Should, in_context),
+                    ])),
                 ));
             }
         }
@@ -189,6 +207,7 @@ impl FeedbackIndex {
             (schema::SKU, &filters.sku),
             (schema::CATEGORY, &filters.category),
             (schema::CONSUMER_ID, &filters.consumer_id),
+            (schema::REASON_CODE, &filters.reason_code),
         ];
         for (field_name, value) in exact {
             if let Some(value) = value {

@@ -12,8 +12,11 @@
 //!   which takes pending items from the database, so restarts resume where
 //!   the last committed index batch ended.
 
+pub mod chat;
 pub mod import;
+pub mod transcript;
 pub mod validate;
+pub mod wecom_pull;
 pub mod worker;
 
 use std::sync::Arc;
@@ -94,7 +97,7 @@ impl Ingestor {
             });
         }
         let inserted = self.store.insert_batch(&items, now)?;
-        if inserted.iter().any(|item| !item.duplicate) {
+        if inserted.iter().any(|item| !item.duplicate || item.updated) {
             self.wakeup.notify();
         }
         Ok(inserted)

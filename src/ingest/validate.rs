@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::feedback::{NewFeedback, Source};
+use crate::feedback::{NewFeedback, Segment, Source, Speaker};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ItemError {
@@ -40,7 +40,7 @@ pub enum BodyError {
     NotUtf8,
 }
 
-const KNOWN_FIELDS: [&str; 13] = [
+const KNOWN_FIELDS: [&str; 17] = [
     "external_id",
     "source",
     "channel",
@@ -54,7 +54,14 @@ const KNOWN_FIELDS: [&str; 13] = [
     "store",
     "created_at",
     "meta",
+    "segments",
+    "followup_text",
+    "followup_at",
+    "reason_code",
 ];
+/// A conversation or a call longer than this is almost certainly a
+/// concatenation error upstream.
+const MAX_SEGMENTS: usize = 5_000;
 const MAX_ID_CHARS: usize = 256;
 
 /// Splits a body into JSON values, one per item: a JSON array, a single
@@ -155,7 +162,8 @@ pub fn validate_item(
     let channel = required_string(object, "channel", 64)
         .map_err(|(code, message)| error(code, "channel", message))?;
     let text = match object.get("text") {
-        Some(Value::String(text)) if !text.trim().is_empty() => text.clone(),
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
         Some(Value::String(_)) => {
             return Err(error(
                 "empty_value",
@@ -170,17 +178,37 @@ pub fn validate_item(
                 "text must be a string".into(),
             ))
         }
-        None => return Err(error("missing_field", "text", "text is required".into())),
     };
-    let text_chars = text.chars().count();
-    if text_chars > limits.max_text_chars {
+    let mut segments = match object.get("segments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => {
+            parse_segments(value).map_err(|(code, field, message)| error(code, &field, message))?
+        }
+    };
+    if !segments.is_empty() && text.is_some() {
         return Err(error(
-            "too_long",
+            "conflicting_fields",
             "text",
-            format!(
-                "text has {text_chars} characters; at most {} are accepted",
-                limits.max_text_chars
-            ),
+            "send either text or segments: the text of a multi-part item is its customer segments"
+                .into(),
+        ));
+    }
+    if !segments.is_empty()
+        && object
+            .get("followup_text")
+            .is_some_and(|value| !value.is_null())
+    {
+        return Err(error(
+            "conflicting_fields",
+            "followup_text",
+            "a 追评 of a multi-part item is one more segment with kind `followup`".into(),
+        ));
+    }
+    if segments.is_empty() && text.is_none() {
+        return Err(error(
+            "missing_field",
+            "text",
+            "text (or segments) is required".into(),
         ));
     }
     let rating = match object.get("rating") {
@@ -203,23 +231,15 @@ pub fn validate_item(
             ))
         }
     };
-    let created_at = match object.get("created_at") {
-        None | Some(Value::Null) => now,
-        Some(Value::String(value)) => crate::time::parse_rfc3339(value).ok_or_else(|| {
-            error(
-                "invalid_date",
-                "created_at",
-                format!("created_at `{value}` is not an RFC 3339 date-time"),
-            )
-        })?,
-        Some(_) => {
-            return Err(error(
-                "invalid_type",
-                "created_at",
-                "created_at must be an RFC 3339 string".into(),
-            ))
-        }
-    };
+    let first_segment_at = segments.iter().filter_map(|segment| segment.at).min();
+    let created_at = optional_instant(object, "created_at")
+        .map_err(|(code, message)| error(code, "created_at", message))?
+        .or(first_segment_at)
+        .unwrap_or(now);
+    let followup_at = optional_instant(object, "followup_at")
+        .map_err(|(code, message)| error(code, "followup_at", message))?;
+    let followup_text = optional_string(object, "followup_text", limits.max_text_chars)
+        .map_err(|(code, message)| error(code, "followup_text", message))?;
     let optional = |field: &'static str| -> Result<Option<String>, ItemError> {
         optional_string(object, field, MAX_ID_CHARS)
             .map_err(|(code, message)| error(code, field, message))
@@ -230,15 +250,40 @@ pub fn validate_item(
     let category = optional("category")?;
     let consumer_id = optional("consumer_id")?;
     let store = optional("store")?;
+    let reason_code = optional("reason_code")?;
     let meta = match object.get("meta") {
         None | Some(Value::Null) => None,
         Some(value) => Some(value.clone()),
     };
-    Ok(NewFeedback {
+    if let (Some(text), Some(followup)) = (&text, followup_text) {
+        // A 追评 is the same customer speaking again later: keep both parts,
+        // so evidence says which one a complaint came from.
+        segments = vec![
+            Segment {
+                speaker: Speaker::Customer,
+                text: text.clone(),
+                start_ms: None,
+                end_ms: None,
+                at: Some(created_at),
+                message_id: None,
+                kind: None,
+            },
+            Segment {
+                speaker: Speaker::Customer,
+                text: followup,
+                start_ms: None,
+                end_ms: None,
+                at: followup_at,
+                message_id: None,
+                kind: Some(FOLLOWUP.to_string()),
+            },
+        ];
+    }
+    let mut item = NewFeedback {
         external_id,
         source,
         channel,
-        text,
+        text: text.unwrap_or_default(),
         rating,
         order_id,
         sku,
@@ -248,7 +293,155 @@ pub fn validate_item(
         store,
         created_at,
         meta,
-    })
+        segments,
+        reason_code,
+    };
+    if !item.compose_text() {
+        return Err(error(
+            "no_customer_speech",
+            "segments",
+            "no segment holds customer speech to analyse".into(),
+        ));
+    }
+    let text_chars = item.text.chars().count();
+    if text_chars > limits.max_text_chars {
+        return Err(error(
+            "too_long",
+            if item.segments.is_empty() {
+                "text"
+            } else {
+                "segments"
+            },
+            format!(
+                "text has {text_chars} characters; at most {} are accepted",
+                limits.max_text_chars
+            ),
+        ));
+    }
+    Ok(item)
+}
+
+/// `kind` of a segment that is a review's 追评.
+pub const FOLLOWUP: &str = "followup";
+
+/// The wire form of a segment: times as RFC 3339 or Unix seconds.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentInput {
+    speaker: String,
+    text: String,
+    #[serde(default)]
+    start_ms: Option<u64>,
+    #[serde(default)]
+    end_ms: Option<u64>,
+    #[serde(default)]
+    at: Option<Value>,
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+type FieldError = (&'static str, String, String);
+
+fn parse_segments(value: &Value) -> Result<Vec<Segment>, FieldError> {
+    let Value::Array(values) = value else {
+        return Err((
+            "invalid_type",
+            "segments".into(),
+            "segments must be an array of {speaker, text, ...} objects".into(),
+        ));
+    };
+    if values.is_empty() || values.len() > MAX_SEGMENTS {
+        return Err((
+            "out_of_range",
+            "segments".into(),
+            format!("segments must hold 1 to {MAX_SEGMENTS} entries"),
+        ));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(position, value)| {
+            let field = format!("segments[{position}]");
+            let input: SegmentInput = serde_json::from_value(value.clone())
+                .map_err(|error| ("invalid_segment", field.clone(), error.to_string()))?;
+            let speaker = Speaker::parse(&input.speaker).ok_or_else(|| {
+                (
+                    "invalid_value",
+                    format!("{field}.speaker"),
+                    format!(
+                        "unknown speaker `{}`; expected customer, agent or system",
+                        input.speaker
+                    ),
+                )
+            })?;
+            if input.text.trim().is_empty() {
+                return Err((
+                    "empty_value",
+                    format!("{field}.text"),
+                    "segment text must not be empty".into(),
+                ));
+            }
+            let at = match &input.at {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(instant(value).ok_or_else(|| {
+                    (
+                        "invalid_date",
+                        format!("{field}.at"),
+                        "at must be an RFC 3339 date-time or Unix seconds".into(),
+                    )
+                })?),
+            };
+            if let (Some(start), Some(end)) = (input.start_ms, input.end_ms) {
+                if end < start {
+                    return Err((
+                        "out_of_range",
+                        format!("{field}.end_ms"),
+                        "end_ms is before start_ms".into(),
+                    ));
+                }
+            }
+            Ok(Segment {
+                speaker,
+                text: input.text,
+                start_ms: input.start_ms,
+                end_ms: input.end_ms,
+                at,
+                message_id: input.message_id,
+                kind: input.kind,
+            })
+        })
+        .collect()
+}
+
+fn instant(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(text) => crate::time::parse_rfc3339(text),
+        Value::Number(number) => number.as_i64(),
+        _ => None,
+    }
+}
+
+fn optional_instant(
+    object: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<i64>, (&'static str, String)> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value @ (Value::String(_) | Value::Number(_))) => {
+            instant(value).map(Some).ok_or_else(|| {
+                (
+                    "invalid_date",
+                    format!("{field} `{value}` is not an RFC 3339 date-time or Unix seconds"),
+                )
+            })
+        }
+        Some(_) => Err((
+            "invalid_type",
+            format!("{field} must be an RFC 3339 string"),
+        )),
+    }
 }
 
 fn required_string(

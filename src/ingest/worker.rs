@@ -52,9 +52,14 @@ impl Pipeline {
             .map(|item| AnalysisInput {
                 text: &item.item.text,
                 rating: item.item.rating,
+                reason_code: item.item.reason_code.as_deref(),
             })
             .collect();
-        self.analyser.analyse_batch(&inputs)
+        let mut analyses = self.analyser.analyse_batch(&inputs);
+        for (item, analysis) in items.iter().zip(analyses.iter_mut()) {
+            analysis.locate_segments(&item.item);
+        }
+        analyses
     }
 
     fn stage(&self, items: Vec<StoredFeedback>, staged: &mut Staged) -> Result<(), WorkerError> {
@@ -71,10 +76,10 @@ impl Pipeline {
             return Ok(0);
         }
         self.index.commit()?;
-        let analysed: Vec<(i64, &Analysis)> = staged
+        let analysed: Vec<(i64, i64, &Analysis)> = staged
             .items
             .iter()
-            .map(|(item, analysis)| (item.id, analysis))
+            .map(|(item, analysis)| (item.id, item.revision, analysis))
             .collect();
         self.store
             .mark_indexed(&analysed, crate::time::now_unix())?;

@@ -123,6 +123,8 @@ pub struct LexiconMatch {
 pub struct Lexicon {
     pub version: String,
     pub tags: Vec<TagDefinition>,
+    /// Refund reasons as tag priors (`refund_reasons.toml`, optional).
+    pub refund_reasons: super::refund_reasons::RefundReasons,
     entries: Vec<String>,
     roles: Vec<Vec<Role>>,
     automaton: AhoCorasick,
@@ -307,6 +309,16 @@ impl Lexicon {
             builder.add(word, Role::Degree(*multiplier));
         }
 
+        let reasons_path = dir.join("refund_reasons.toml");
+        let refund_reasons = if reasons_path.exists() {
+            let text = read(&reasons_path)?;
+            hasher.update(text.as_bytes());
+            let known: Vec<&str> = tags.iter().map(|tag| tag.id.as_str()).collect();
+            super::refund_reasons::RefundReasons::load(&reasons_path, &text, &known)?
+        } else {
+            super::refund_reasons::RefundReasons::default()
+        };
+
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .ascii_case_insensitive(true)
@@ -316,6 +328,7 @@ impl Lexicon {
         Ok(Lexicon {
             version: format!("{}+{}", version_file.version.trim(), &digest[..8]),
             tags,
+            refund_reasons,
             entries: builder.entries,
             roles: builder.roles,
             automaton,

@@ -14,6 +14,7 @@ pub mod language;
 pub mod lexicon;
 pub mod model;
 pub mod normalise;
+pub mod refund_reasons;
 pub mod segment;
 pub mod tagger;
 
@@ -43,6 +44,8 @@ pub struct Analyser {
 pub struct AnalysisInput<'a> {
     pub text: &'a str,
     pub rating: Option<u8>,
+    /// A refund's menu reason: a prior on its tags (see [`refund_reasons`]).
+    pub reason_code: Option<&'a str>,
 }
 
 /// Which tagger tags: the learned models (default) or the rules alone.
@@ -149,10 +152,14 @@ impl Analyser {
                     (sentiment, _) => sentiment,
                 };
                 let keywords = self.keywords.extract(&self.segmenter, &prepared.text);
+                let mut tags = output.tags;
+                if let Some(reason_code) = input.reason_code {
+                    self.lexicon.refund_reasons.apply(reason_code, &mut tags);
+                }
                 Analysis {
                     language: language::detect(&prepared.text),
                     normalised_text: prepared.text,
-                    tags: output.tags,
+                    tags,
                     sentiment,
                     sentiment_score: output.sentiment_score,
                     keywords,
@@ -165,7 +172,11 @@ impl Analyser {
     }
 
     pub fn analyse(&self, text: &str) -> Analysis {
-        let mut batch = self.analyse_batch(&[AnalysisInput { text, rating: None }]);
+        let mut batch = self.analyse_batch(&[AnalysisInput {
+            text,
+            rating: None,
+            reason_code: None,
+        }]);
         batch.remove(0)
     }
 }

@@ -534,6 +534,9 @@ impl ModelTagger {
                             clause_span: [clause.start, clause.end],
                             span,
                             text: prepared.chars[span[0]..span[1]].iter().collect(),
+                            segment: None,
+                            start_ms: None,
+                            field: None,
                         },
                     });
                 }

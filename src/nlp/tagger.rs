@@ -394,6 +394,9 @@ impl LexiconTagger {
                         text: prepared.chars[candidate.span[0]..candidate.span[1]]
                             .iter()
                             .collect(),
+                        segment: None,
+                        start_ms: None,
+                        field: None,
                     },
                 }
             })

@@ -17,6 +17,8 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+pub mod conversations;
+
 use crate::feedback::{Analysis, NewFeedback, Source};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     analysis TEXT,
     analyser_version TEXT,
     analysed_at INTEGER,
+    segments TEXT,
+    reason_code TEXT,
+    revision INTEGER NOT NULL DEFAULT 0,
     UNIQUE (source, channel, external_id)
 );
 CREATE INDEX IF NOT EXISTS feedback_by_state ON feedback (state, id);
@@ -74,6 +79,14 @@ CREATE TABLE IF NOT EXISTS import_progress (
     updated_at INTEGER NOT NULL
 );
 "#;
+
+/// Columns added after the first release, with their definitions: opening an
+/// older database adds them in place.
+const ADDED_COLUMNS: [(&str, &str); 3] = [
+    ("segments", "TEXT"),
+    ("reason_code", "TEXT"),
+    ("revision", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +112,10 @@ pub struct StoredFeedback {
     pub received_at: i64,
     pub state: ProcessingState,
     pub analysis: Option<Analysis>,
+    /// Bumped whenever the item changes (a turn or a 追评 appended), so an
+    /// analysis of an older revision is never recorded as current.
+    #[serde(skip)]
+    pub revision: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,6 +124,10 @@ pub struct Inserted {
     pub external_id: String,
     /// The item was already stored (same source, channel and external_id).
     pub duplicate: bool,
+    /// The item was already stored and this request added segments to it
+    /// (a 追评, more turns); it is analysed again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub updated: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -119,7 +140,7 @@ pub struct Store {
     connection: Mutex<Connection>,
 }
 
-const COLUMNS: &str = "id, external_id, source, channel, text, rating, order_id, sku, product_name, category, consumer_id, store, created_at, received_at, meta, state, analysis";
+const COLUMNS: &str = "id, external_id, source, channel, text, rating, order_id, sku, product_name, category, consumer_id, store, created_at, received_at, meta, state, analysis, segments, reason_code, revision";
 
 fn row_to_feedback(
     row: &rusqlite::Row<'_>,
@@ -129,6 +150,7 @@ fn row_to_feedback(
     let meta_text: Option<String> = row.get(14)?;
     let state_text: String = row.get(15)?;
     let analysis_text: Option<String> = row.get(16)?;
+    let segments_text: Option<String> = row.get(17)?;
     let corrupt = |message: String| StoreError::Corrupt { id, message };
     let Some(source) = Source::parse(&source_text) else {
         return Ok(Err(corrupt(format!("unknown source {source_text}"))));
@@ -146,6 +168,13 @@ fn row_to_feedback(
     {
         Ok(analysis) => analysis,
         Err(error) => return Ok(Err(corrupt(format!("analysis: {error}")))),
+    };
+    let segments = match segments_text
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+    {
+        Ok(segments) => segments.unwrap_or_default(),
+        Err(error) => return Ok(Err(corrupt(format!("segments: {error}")))),
     };
     let state = if state_text == "indexed" {
         ProcessingState::Indexed
@@ -168,10 +197,13 @@ fn row_to_feedback(
             store: row.get(11)?,
             created_at: row.get(12)?,
             meta,
+            segments,
+            reason_code: row.get(18)?,
         },
         received_at: row.get(13)?,
         state,
         analysis,
+        revision: row.get(19)?,
     }))
 }
 
@@ -191,6 +223,8 @@ impl Store {
         )?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.execute_batch(SCHEMA)?;
+        add_missing_columns(&connection)?;
+        connection.execute_batch(conversations::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })
@@ -208,48 +242,34 @@ impl Store {
         let transaction = connection.transaction().map_err(classify)?;
         let mut inserted = Vec::with_capacity(items.len());
         {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO feedback (external_id, source, channel, text, rating, order_id, sku, product_name, category, consumer_id, store, created_at, received_at, meta)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                 ON CONFLICT (source, channel, external_id) DO NOTHING",
-            )?;
-            let mut existing = transaction.prepare_cached(
-                "SELECT id FROM feedback WHERE source = ?1 AND channel = ?2 AND external_id = ?3",
-            )?;
+            let mut existing = transaction.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM feedback WHERE source = ?1 AND channel = ?2 AND external_id = ?3"
+            ))?;
             for item in items {
-                let meta = item.meta.as_ref().map(serde_json::Value::to_string);
-                let changed = insert
-                    .execute(params![
-                        item.external_id,
-                        item.source.as_str(),
-                        item.channel,
-                        item.text,
-                        item.rating,
-                        item.order_id,
-                        item.sku,
-                        item.product_name,
-                        item.category,
-                        item.consumer_id,
-                        item.store,
-                        item.created_at,
-                        received_at,
-                        meta,
-                    ])
-                    .map_err(classify)?;
-                let id = if changed == 1 {
-                    transaction.last_insert_rowid()
+                let changed = insert_row(&transaction, item, received_at)?;
+                let (id, updated) = if changed == 1 {
+                    (transaction.last_insert_rowid(), false)
                 } else {
-                    existing
+                    let stored = existing
                         .query_row(
                             params![item.source.as_str(), item.channel, item.external_id],
-                            |row| row.get(0),
+                            row_to_feedback,
                         )
-                        .map_err(classify)?
+                        .map_err(classify)??;
+                    let updated = match stored.item.merged_with(item) {
+                        Some(merged) => {
+                            update_content(&transaction, stored.id, &merged)?;
+                            true
+                        }
+                        None => false,
+                    };
+                    (stored.id, updated)
                 };
                 inserted.push(Inserted {
                     id,
                     external_id: item.external_id.clone(),
                     duplicate: changed == 0,
+                    updated,
                 });
             }
         }
@@ -308,18 +328,20 @@ impl Store {
 
     /// Records analyses and marks the items indexed, in one transaction.
     /// Call only after the index commit holding these items succeeded.
+    /// An item changed since it was read (its revision moved on) stays
+    /// pending: the analysis is of text that is no longer current.
     pub fn mark_indexed(
         &self,
-        analysed: &[(i64, &Analysis)],
+        analysed: &[(i64, i64, &Analysis)],
         analysed_at: i64,
     ) -> Result<(), StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction().map_err(classify)?;
         {
             let mut update = transaction.prepare_cached(
-                "UPDATE feedback SET state = ?2, analysis = ?3, analyser_version = ?4, analysed_at = ?5 WHERE id = ?1",
+                "UPDATE feedback SET state = ?2, analysis = ?3, analyser_version = ?4, analysed_at = ?5 WHERE id = ?1 AND revision = ?6",
             )?;
-            for (id, analysis) in analysed {
+            for (id, revision, analysis) in analysed {
                 let analysis_json =
                     serde_json::to_string(analysis).map_err(|error| StoreError::Corrupt {
                         id: *id,
@@ -331,7 +353,8 @@ impl Store {
                         ProcessingState::Indexed.as_str(),
                         analysis_json,
                         analysis.analyser_version,
-                        analysed_at
+                        analysed_at,
+                        revision
                     ])
                     .map_err(classify)?;
             }
@@ -401,6 +424,80 @@ impl Store {
     }
 }
 
+/// Inserts an item unless its (source, channel, external_id) is stored;
+/// returns the number of rows inserted (0 or 1).
+fn insert_row(
+    transaction: &rusqlite::Transaction<'_>,
+    item: &NewFeedback,
+    received_at: i64,
+) -> Result<usize, StoreError> {
+    let meta = item.meta.as_ref().map(serde_json::Value::to_string);
+    transaction
+        .prepare_cached(
+            "INSERT INTO feedback (external_id, source, channel, text, rating, order_id, sku, product_name, category, consumer_id, store, created_at, received_at, meta, segments, reason_code)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT (source, channel, external_id) DO NOTHING",
+        )?
+        .execute(params![
+            item.external_id,
+            item.source.as_str(),
+            item.channel,
+            item.text,
+            item.rating,
+            item.order_id,
+            item.sku,
+            item.product_name,
+            item.category,
+            item.consumer_id,
+            item.store,
+            item.created_at,
+            received_at,
+            meta,
+            segments_json(&item.segments),
+            item.reason_code,
+        ])
+        .map_err(classify)
+}
+
+fn segments_json(segments: &[crate::feedback::Segment]) -> Option<String> {
+    if segments.is_empty() {
+        None
+    } else {
+        // Segments are plain data; serialising them cannot fail.
+        serde_json::to_string(segments).ok()
+    }
+}
+
+/// Writes an item's new text and segments and queues it for analysis again.
+fn update_content(
+    transaction: &rusqlite::Transaction<'_>,
+    id: i64,
+    item: &NewFeedback,
+) -> Result<(), StoreError> {
+    transaction
+        .prepare_cached(
+            "UPDATE feedback SET text = ?2, segments = ?3, state = 'pending', revision = revision + 1 WHERE id = ?1",
+        )?
+        .execute(params![id, item.text, segments_json(&item.segments)])
+        .map_err(classify)?;
+    Ok(())
+}
+
+fn add_missing_columns(connection: &Connection) -> Result<(), StoreError> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info('feedback')")?;
+    let existing: Vec<String> = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, definition) in ADDED_COLUMNS {
+        if !existing.iter().any(|column| column == name) {
+            connection.execute_batch(&format!(
+                "ALTER TABLE feedback ADD COLUMN {name} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +517,8 @@ mod tests {
             store: None,
             created_at: 1_700_000_000,
             meta: Some(serde_json::json!({"k": 1})),
+            segments: Vec::new(),
+            reason_code: None,
         }
     }
 

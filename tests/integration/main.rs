@@ -6,3 +6,4 @@ mod cli;
 mod crash;
 mod feedback_api;
 mod server;
+mod sources;

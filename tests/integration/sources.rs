@@ -1,0 +1,316 @@
+//! Every source through its real entry point: a review export with 追评, a
+//! refund batch with menu reasons, a call transcript, a chat pushed message
+//! by message through a signed webhook; then items, tags, evidence offsets
+//! and board counts as a manager would see them.
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::server::Server;
+
+fn tag_of<'a>(item: &'a Value, tag: &str) -> Option<&'a Value> {
+    item["analysis"]["tags"]
+        .as_array()?
+        .iter()
+        .find(|mention| mention["tag"] == tag)
+}
+
+fn write_config(dir: &std::path::Path, config: &str) {
+    std::fs::write(dir.join("xinsheng.toml"), config).expect("config");
+}
+
+#[test]
+fn review_followup_attaches_to_the_original_review() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[], &[]);
+    let review = json!({"external_id": "jd-r-1", "source": "review", "channel": "jd", "text": "衣服很好看，颜色正，尺码也合适", "rating": 5,
+                        "sku": "QH-HD-002", "created_at": "2026-11-01T10:00:00+08:00"});
+    let (status, first) = server.post("/api/v1/feedback", review.to_string());
+    assert_eq!(status, 202, "{first}");
+    let id = first["items"][0]["id"].as_i64().expect("id");
+
+    // The next export carries the same review with its 追评 filled in.
+    let mut with_followup = review.clone();
+    with_followup["followup_text"] = json!("追评：洗了一次就起球了，面料太差");
+    with_followup["followup_at"] = json!("2026-11-09T20:00:00+08:00");
+    let (status, second) = server.post("/api/v1/feedback", with_followup.to_string());
+    assert_eq!(status, 202, "{second}");
+    assert_eq!(second["items"][0]["id"].as_i64(), Some(id), "same item");
+    assert_eq!(second["items"][0]["updated"], true);
+    server.wait_idle();
+
+    let (_, item) = server.get(&format!("/api/v1/feedback/{id}"));
+    let segments = item["segments"].as_array().expect("segments");
+    assert_eq!(segments.len(), 2, "{item}");
+    assert_eq!(segments[1]["kind"], "followup");
+    let material = tag_of(&item, "product.material").expect("material from the 追评");
+    assert_eq!(material["polarity"], "neg");
+    assert_eq!(
+        material["evidence"]["segment"], 1,
+        "evidence points at the 追评"
+    );
+    let appearance = tag_of(&item, "product.appearance").expect("appearance from the review");
+    assert_eq!(appearance["evidence"]["segment"], 0);
+    // Evidence offsets index the item's text.
+    let text: Vec<char> = item["analysis"]["normalised_text"]
+        .as_str()
+        .expect("text")
+        .chars()
+        .collect();
+    let span = &material["evidence"]["span"];
+    let (start, end) = (
+        span[0].as_u64().expect("start") as usize,
+        span[1].as_u64().expect("end") as usize,
+    );
+    assert_eq!(
+        text[start..end].iter().collect::<String>(),
+        material["evidence"]["text"]
+            .as_str()
+            .expect("evidence text")
+    );
+
+    // Sending the same 追评 again changes nothing.
+    let (_, third) = server.post("/api/v1/feedback", with_followup.to_string());
+    assert_eq!(third["items"][0]["updated"], Value::Null);
+}
+
+#[test]
+fn refunds_carry_reason_priors_and_show_on_the_board() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[], &[]);
+    let refunds = json!([
+        // The text confirms the reason.
+        {"external_id": "rf-1", "source": "refund", "channel": "tmall", "reason_code": "尺码不合适", "text": "平时穿L，这件L偏小一码，穿不进去",
+         "created_at": "2026-11-20T10:00:00+08:00"},
+        // The text says nothing about size: the reason is the evidence.
+        {"external_id": "rf-2", "source": "refund", "channel": "tmall", "reason_code": "尺码不合适", "text": "申请退货",
+         "created_at": "2026-11-20T11:00:00+08:00"},
+        // The text overrides the menu choice: the real problem is quality.
+        {"external_id": "rf-3", "source": "refund", "channel": "tmall", "reason_code": "尺码不合适", "text": "尺码合适，但是穿了一次就开线了",
+         "created_at": "2026-11-20T12:00:00+08:00"},
+        // A no-reason return adds no tag.
+        {"external_id": "rf-4", "source": "refund", "channel": "jd", "reason_code": "七天无理由", "text": "不想要了",
+         "created_at": "2026-11-20T13:00:00+08:00"}
+    ]);
+    let (status, answer) = server.post("/api/v1/feedback", refunds.to_string());
+    assert_eq!(status, 202, "{answer}");
+    server.wait_idle();
+    let id = |position: usize| answer["items"][position]["id"].as_i64().expect("id");
+
+    let (_, confirmed) = server.get(&format!("/api/v1/feedback/{}", id(0)));
+    let size = tag_of(&confirmed, "product.size_fit").expect("size tag");
+    assert_eq!(size["polarity"], "neg");
+    assert_eq!(
+        size["evidence"]["field"],
+        Value::Null,
+        "the text's own evidence wins"
+    );
+
+    let (_, prior_only) = server.get(&format!("/api/v1/feedback/{}", id(1)));
+    let size = tag_of(&prior_only, "product.size_fit").expect("prior tag");
+    assert_eq!(size["evidence"]["field"], "reason_code");
+    assert_eq!(size["evidence"]["text"], "尺码不合适");
+
+    let (_, overridden) = server.get(&format!("/api/v1/feedback/{}", id(2)));
+    assert!(
+        tag_of(&overridden, "product.quality").is_some(),
+        "{overridden}"
+    );
+    assert_ne!(
+        tag_of(&overridden, "product.size_fit").map(|tag| tag["polarity"].clone()),
+        Some(json!("neg")),
+        "the text said the size was fine"
+    );
+
+    let (_, no_reason) = server.get(&format!("/api/v1/feedback/{}", id(3)));
+    assert!(
+        no_reason["analysis"]["tags"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{no_reason}"
+    );
+
+    let (status, board) =
+        server.get("/api/v1/boards/issues?source=refund&from=2026-11-01&to=2026-11-30");
+    assert_eq!(status, 200, "{board}");
+    let reasons = board["refund_reasons"].as_array().expect("refund reasons");
+    let size_reason = reasons
+        .iter()
+        .find(|row| row["reason"] == "尺码不合适")
+        .expect("reason row");
+    assert_eq!(size_reason["refunds"], 3);
+    let size_count = size_reason["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .find(|row| row["tag"] == "product.size_fit")
+        .map(|row| row["neg"].clone());
+    assert_eq!(size_count, Some(json!(2)), "{size_reason}");
+    let (_, search) =
+        server.get("/api/v1/search?reason_code=%E4%B8%83%E5%A4%A9%E6%97%A0%E7%90%86%E7%94%B1");
+    assert_eq!(search["total"], 1, "{search}");
+}
+
+#[test]
+fn call_transcript_tags_customer_speech_with_segment_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[], &[]);
+    let call = json!({"external_id": "call-1", "source": "call", "channel": "hotline", "created_at": "2026-11-20T09:00:00+08:00",
+    "segments": [
+        {"speaker": "agent", "start_ms": 0, "end_ms": 4000, "text": "您好，这里是青禾客服，请问有什么可以帮您"},
+        {"speaker": "customer", "start_ms": 4500, "end_ms": 7000, "text": "嗯 啊 那个"},
+        {"speaker": "customer", "start_ms": 7200, "end_ms": 15000, "text": "嗯 那个 我买的 电热水壶 用了十天 就 坏了"},
+        {"speaker": "agent", "start_ms": 15500, "end_ms": 20000, "text": "非常抱歉，可以为您安排上门取件换新"},
+        {"speaker": "customer", "start_ms": 20500, "end_ms": 23000, "text": "好的 谢谢"}
+    ]});
+    let (status, answer) = server.post("/api/v1/feedback", call.to_string());
+    assert_eq!(status, 202, "{answer}");
+    server.wait_idle();
+    let id = answer["items"][0]["id"].as_i64().expect("id");
+    let (_, item) = server.get(&format!("/api/v1/feedback/{id}"));
+    let quality = tag_of(&item, "product.quality").expect("quality complaint");
+    assert_eq!(quality["polarity"], "neg");
+    assert_eq!(quality["evidence"]["segment"], 2, "{quality}");
+    assert_eq!(quality["evidence"]["start_ms"], 7200);
+    for mention in item["analysis"]["tags"].as_array().expect("tags") {
+        assert_ne!(
+            mention["evidence"]["segment"], 0,
+            "agent speech is never tagged"
+        );
+        assert_ne!(
+            mention["evidence"]["segment"], 1,
+            "fillers are never tagged"
+        );
+        assert_ne!(
+            mention["evidence"]["segment"], 3,
+            "agent speech is never tagged"
+        );
+    }
+    // The agent's words are searchable.
+    let (_, hits) = server.get("/api/v1/search?q=%E4%B8%8A%E9%97%A8%E5%8F%96%E4%BB%B6");
+    assert_eq!(hits["total"], 1, "{hits}");
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn signed_post(
+    server: &Server,
+    path: &str,
+    secret: &str,
+    timestamp: i64,
+    body: &str,
+) -> (u16, Value) {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let response = server
+        .client
+        .post(format!("{}{path}", server.base))
+        .header("X-Xinsheng-Timestamp", timestamp.to_string())
+        .header("X-Xinsheng-Signature", signature)
+        .body(body.to_string())
+        .send()
+        .expect("POST");
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn chat_messages_arrive_over_time_and_build_one_conversation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(
+        dir.path(),
+        "[webhooks]\nchat_idle_minutes = 30\n[webhooks.generic.helpdesk]\nsecret = \"s3cret-for-tests\"\n",
+    );
+    let server = Server::start(dir.path(), &[], &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let message = |id: &str, conversation: &str, speaker: &str, text: &str, at: i64| {
+        json!({"message_id": id, "conversation_id": conversation, "sender_id": if speaker == "customer" { "buyer-7" } else { "agent-2" },
+               "speaker": speaker, "text": text, "sent_at": at})
+    };
+    let first = json!({"messages": [
+        message("m1", "conv-a", "customer", "你好，我的快递一个星期了还没到", now - 600),
+        message("m2", "conv-a", "agent", "亲，帮您查一下物流", now - 590)
+    ]})
+    .to_string();
+    let (status, answer) = signed_post(
+        &server,
+        "/webhooks/helpdesk",
+        "s3cret-for-tests",
+        now,
+        &first,
+    );
+    assert_eq!(status, 200, "{answer}");
+
+    // A tampered body is refused and stores nothing.
+    let tampered = first.replace("快递", "包裹");
+    let mut mac = HmacSha256::new_from_slice(b"s3cret-for-tests").expect("key");
+    mac.update(format!("{now}.{first}").as_bytes());
+    let response = server
+        .client
+        .post(format!("{}/webhooks/helpdesk", server.base))
+        .header("X-Xinsheng-Timestamp", now.to_string())
+        .header(
+            "X-Xinsheng-Signature",
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+        )
+        .body(tampered)
+        .send()
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 401);
+    // A stale timestamp is refused.
+    let (status, _) = signed_post(
+        &server,
+        "/webhooks/helpdesk",
+        "s3cret-for-tests",
+        now - 3600,
+        &first,
+    );
+    assert_eq!(status, 401);
+
+    // Later: the customer answers; the platform also redelivers m2.
+    let second = json!({"messages": [
+        message("m2", "conv-a", "agent", "亲，帮您查一下物流", now - 590),
+        message("m3", "conv-a", "customer", "客服回复太慢了，等了半天", now - 300)
+    ]})
+    .to_string();
+    let (status, _) = signed_post(
+        &server,
+        "/webhooks/helpdesk",
+        "s3cret-for-tests",
+        now,
+        &second,
+    );
+    assert_eq!(status, 200);
+    // Another conversation with the same key, after the idle gap: a new item.
+    let later = json!({"messages": [message("m4", "conv-a", "customer", "上次的问题解决了，谢谢", now + 7200)]}).to_string();
+    let (status, _) = signed_post(
+        &server,
+        "/webhooks/helpdesk",
+        "s3cret-for-tests",
+        now,
+        &later,
+    );
+    assert_eq!(status, 200);
+    server.wait_idle();
+
+    let (_, hits) = server.get("/api/v1/search?source=chat&channel=helpdesk&sort=newest");
+    assert_eq!(hits["total"], 2, "{hits}");
+    let older = hits["hits"][1]["id"].as_i64().expect("id");
+    let (_, conversation) = server.get(&format!("/api/v1/feedback/{older}"));
+    let turns = conversation["segments"].as_array().expect("turns");
+    assert_eq!(turns.len(), 3, "m2 was not appended twice: {conversation}");
+    assert_eq!(conversation["consumer_id"], "buyer-7");
+    let speed = tag_of(&conversation, "logistics.speed").expect("logistics complaint");
+    assert_eq!(speed["evidence"]["segment"], 0);
+    let response = tag_of(&conversation, "service.response").expect("service complaint");
+    assert_eq!(response["evidence"]["segment"], 2);
+
+    // Unknown platform names are 404, not stored.
+    let (status, _) = signed_post(&server, "/webhooks/nobody", "x", now, &first);
+    assert_eq!(status, 404);
+}
