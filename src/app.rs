@@ -150,19 +150,24 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     ));
     let wecom_puller = match &core.settings.webhooks.wecom {
         Some(wecom) => {
-            let client = Arc::new(WecomClient::new(
-                &wecom.api_base_url,
-                &wecom.corp_id,
-                &wecom.secret,
-            )?);
             let (queue, requests) = std::sync::mpsc::channel();
             chat.set_wecom_pull_queue(queue);
             let chat = chat.clone();
             let shutdown = shutdown.clone();
+            let wecom = wecom.clone();
             Some(
                 std::thread::Builder::new()
                     .name("wecom-pull".into())
-                    .spawn(move || run_pull_worker(client, chat, requests, shutdown))?,
+                    .spawn(move || {
+                        // reqwest's blocking client owns a runtime: it must be
+                        // built and dropped outside the async server.
+                        match WecomClient::new(&wecom.api_base_url, &wecom.corp_id, &wecom.secret) {
+                            Ok(client) => {
+                                run_pull_worker(Arc::new(client), chat, requests, shutdown)
+                            }
+                            Err(error) => tracing::error!(%error, "WeCom pull worker cannot start"),
+                        }
+                    })?,
             )
         }
         None => None,

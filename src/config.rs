@@ -214,6 +214,21 @@ impl Settings {
     }
 
     fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let invalid = |section: &str, message: String| ConfigError::Syntax {
+            path: file.to_path_buf(),
+            message: format!("{section}: {message}"),
+        };
+        if let Some(wecom) = &self.webhooks.wecom {
+            wecom
+                .callback()
+                .crypt()
+                .map_err(|error| invalid("webhooks.wecom", error.to_string()))?;
+        }
+        if let Some(dingtalk) = &self.webhooks.dingtalk {
+            dingtalk
+                .event_crypt()
+                .map_err(|error| invalid("webhooks.dingtalk", error.to_string()))?;
+        }
         for name in self.webhooks.generic.keys() {
             let valid = !name.is_empty()
                 && name

@@ -50,7 +50,8 @@ enum Command {
         /// Channel for rows without one (tmall, jd, ...).
         #[arg(long)]
         channel: Option<String>,
-        /// CSV column mapping, e.g. --map text=评价内容 --map rating=评分.
+        /// CSV/XLSX column mapping, e.g. --map text=评价内容 --map rating=评分;
+        /// for a transcript, field values, e.g. --map external_id=call-42.
         #[arg(long = "map", value_name = "FIELD=COLUMN")]
         mappings: Vec<String>,
     },
@@ -89,6 +90,10 @@ enum Command {
 enum FormatArg {
     Csv,
     Jsonl,
+    /// A spreadsheet export (.xlsx, .xls, .ods): first sheet, header row.
+    Xlsx,
+    /// A call transcript (JSON segments, SRT, WebVTT): one call item.
+    Transcript,
 }
 
 fn progress_bar(length: u64, what: &str) -> ProgressBar {
@@ -142,6 +147,8 @@ fn main() -> anyhow::Result<()> {
                 format: format.map(|format| match format {
                     FormatArg::Csv => Format::Csv,
                     FormatArg::Jsonl => Format::Jsonl,
+                    FormatArg::Xlsx => Format::Xlsx,
+                    FormatArg::Transcript => Format::Transcript,
                 }),
                 source: Some(source),
                 channel: channel.or_else(|| Some("import".to_string())),

@@ -99,6 +99,10 @@ fn is_webvtt_header(line: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
 }
 
+/// The segments of a transcript in file order, one per cue or JSON segment
+/// (a dialogue cue with two labelled speakers gives two), none merged and
+/// none cleaned. A file with no speech at all is an error rather than an
+/// empty call.
 pub fn parse_transcript(
     bytes: &[u8],
     format: TranscriptFormat,
@@ -134,14 +138,15 @@ fn resolve_speakers(parts: Vec<Part>) -> Vec<Segment> {
     } else {
         Speaker::Customer
     };
+    // A label on an otherwise empty cue ("客户：" alone) still opens the
+    // turn that the next cues continue.
     parts
         .into_iter()
-        .filter(|part| !part.text.trim().is_empty())
-        .map(|part| {
+        .filter_map(|part| {
             if let Some(speaker) = part.speaker {
                 current = speaker;
             }
-            Segment {
+            (!part.text.trim().is_empty()).then(|| Segment {
                 speaker: current,
                 text: part.text,
                 start_ms: part.start_ms,
@@ -149,7 +154,7 @@ fn resolve_speakers(parts: Vec<Part>) -> Vec<Segment> {
                 at: None,
                 message_id: None,
                 kind: None,
-            }
+            })
         })
         .collect()
 }
@@ -457,6 +462,12 @@ fn parse_cues(text: &str, webvtt: bool) -> Result<Vec<Part>, TranscriptError> {
             None
         };
         let Some(timing_at) = timing_at else {
+            // A cue number whose timing and text went missing (a truncated
+            // file) carries nothing to keep.
+            if block.len() == 1 && head.bytes().all(|byte| byte.is_ascii_digit()) {
+                cue -= 1;
+                continue;
+            }
             // SRT editors let blank lines slip into cue text; such a block
             // continues the cue before it rather than being lost.
             if let Some(previous) = parts.last_mut() {
@@ -468,10 +479,6 @@ fn parse_cues(text: &str, webvtt: bool) -> Result<Vec<Part>, TranscriptError> {
                     previous.text.push_str(&continuation);
                 }
                 cue -= 1;
-                continue;
-            }
-            // A lone trailing cue number carries nothing to lose.
-            if block.len() == 1 && head.bytes().all(|byte| byte.is_ascii_digit()) {
                 continue;
             }
             return Err(TranscriptError::Cue {
@@ -987,6 +994,13 @@ mod tests {
             .iter()
             .all(|segment| segment.speaker == Speaker::Customer));
         assert_eq!(segments.len(), 2, "nothing is merged");
+        let label_only = "1\n00:00:01,000 --> 00:00:02,000\n客服：\n\n\
+                          2\n00:00:02,000 --> 00:00:03,000\n请稍等\n";
+        let segments = parse_transcript(label_only.as_bytes(), TranscriptFormat::Srt).expect("srt");
+        assert_eq!(
+            speakers_and_texts(&segments),
+            vec![(Speaker::Agent, "请稍等")]
+        );
     }
 
     #[test]
@@ -1117,7 +1131,7 @@ mod tests {
     #[test]
     fn a_blank_line_inside_an_srt_cue_continues_it() {
         let srt = "1\n00:00:01,000 --> 00:00:02,000\n客户：包装破了\n\n里面的杯子也碎了\n\n\
-                   2\n00:00:02,000 --> 00:00:03,000\n客服：非常抱歉\n";
+                   2\n00:00:02,000 --> 00:00:03,000\n客服：非常抱歉\n\n3\n";
         let segments = parse_transcript(srt.as_bytes(), TranscriptFormat::Srt).expect("srt");
         assert_eq!(
             speakers_and_texts(&segments),
@@ -1225,8 +1239,9 @@ mod tests {
             ("嗯 那个 物流 太 慢 了", "logistics.speed"),
             (
                 "嗯嗯 那个 快递 都 一个 星期 了 还没 到货",
-                "logistics.fulfillment",
+                "logistics.speed",
             ),
+            ("嗯 那个 快递 一直 没到 都 一个 星期 了", "logistics.speed"),
             (
                 "嗯 那个 快递 一直 没收到 都 一个 星期 了",
                 "logistics.fulfillment",

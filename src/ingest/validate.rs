@@ -204,7 +204,13 @@ pub fn validate_item(
             "a 追评 of a multi-part item is one more segment with kind `followup`".into(),
         ));
     }
-    if segments.is_empty() && text.is_none() {
+    // A refund's menu reason is feedback even when the buyer wrote nothing.
+    let reason_only = source == Source::Refund
+        && object
+            .get("reason_code")
+            .and_then(Value::as_str)
+            .is_some_and(|reason| !reason.trim().is_empty());
+    if segments.is_empty() && text.is_none() && !reason_only {
         return Err(error(
             "missing_field",
             "text",
@@ -296,7 +302,7 @@ pub fn validate_item(
         segments,
         reason_code,
     };
-    if !item.compose_text() {
+    if !item.compose_text() && !reason_only {
         return Err(error(
             "no_customer_speech",
             "segments",

@@ -314,3 +314,192 @@ fn chat_messages_arrive_over_time_and_build_one_conversation() {
     let (status, _) = signed_post(&server, "/webhooks/nobody", "x", now, &first);
     assert_eq!(status, 404);
 }
+
+/// A stand-in for WeCom's API on loopback, speaking the documented
+/// `gettoken` and `kf/sync_msg` shapes; it expires the first access token
+/// to exercise the refresh, and serves two pages.
+struct FakeWecom {
+    base: String,
+    sync_cursors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn start_fake_wecom() -> FakeWecom {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let tokens_issued = Arc::new(AtomicUsize::new(0));
+    let sync_cursors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let cursors = sync_cursors.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                let tokens_issued = tokens_issued.clone();
+                let cursors = cursors.clone();
+                App::new()
+                    .route(
+                        "/cgi-bin/gettoken",
+                        web::get().to(move |query: web::Query<std::collections::HashMap<String, String>>| {
+                            let issued = tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+                            let answer = if query.get("corpsecret").map(String::as_str) == Some("kf-secret") {
+                                json!({"errcode": 0, "errmsg": "ok", "access_token": format!("tok-{issued}"), "expires_in": 7200})
+                            } else {
+                                json!({"errcode": 40001, "errmsg": "invalid credential"})
+                            };
+                            async move { HttpResponse::Ok().json(answer) }
+                        }),
+                    )
+                    .route(
+                        "/cgi-bin/kf/sync_msg",
+                        web::post().to(move |query: web::Query<std::collections::HashMap<String, String>>, body: web::Json<Value>| {
+                            let cursors = cursors.clone();
+                            async move {
+                                if query.get("access_token").map(String::as_str) == Some("tok-1") {
+                                    return HttpResponse::Ok().json(json!({"errcode": 42001, "errmsg": "access_token expired"}));
+                                }
+                                let cursor = body["cursor"].as_str().unwrap_or("").to_string();
+                                cursors.lock().expect("lock").push(cursor.clone());
+                                let message = |id: &str, origin: u8, text: &str, at: i64| json!({
+                                    "msgid": id, "open_kfid": "wk-shop", "external_userid": "wm-buyer-1", "send_time": at,
+                                    "origin": origin, "servicer_userid": "agent-li", "msgtype": "text", "text": {"content": text}});
+                                let now = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map(|elapsed| elapsed.as_secs() as i64)
+                                    .unwrap_or(0);
+                                let page = match cursor.as_str() {
+                                    "" => json!({"errcode": 0, "errmsg": "ok", "next_cursor": "c1", "has_more": 1, "msg_list": [
+                                        message("w1", 3, "收到的杯子有裂缝，漏水", now - 120),
+                                        message("w2", 5, "亲，非常抱歉，给您补发一个", now - 100)]}),
+                                    "c1" => json!({"errcode": 0, "errmsg": "ok", "next_cursor": "c2", "has_more": 0, "msg_list": [
+                                        message("w3", 3, "好的，谢谢", now - 60),
+                                        {"msgid": "w4", "open_kfid": "wk-shop", "external_userid": "wm-buyer-1", "send_time": now - 50,
+                                         "origin": 3, "msgtype": "image", "image": {"media_id": "m"}}]}),
+                                    _ => json!({"errcode": 0, "errmsg": "ok", "next_cursor": cursor, "has_more": 0, "msg_list": []}),
+                                };
+                                HttpResponse::Ok().json(page)
+                            }
+                        }),
+                    )
+            })
+            .listen(listener)
+            .expect("listen")
+            .workers(1)
+            .run()
+            .await
+        })
+    });
+    FakeWecom { base, sync_cursors }
+}
+
+#[test]
+fn wecom_callback_pulls_messages_with_a_persisted_cursor() {
+    use xinsheng::webhooks::msgcrypt::MsgCrypt;
+
+    const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+    let fake = start_fake_wecom();
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(
+        dir.path(),
+        &format!(
+            "[webhooks.wecom]\ncorp_id = \"ww-corp\"\ntoken = \"cb-token\"\nencoding_aes_key = \"{AES_KEY}\"\nsecret = \"kf-secret\"\napi_base_url = \"{}\"\n",
+            fake.base
+        ),
+    );
+    let crypt = MsgCrypt::new("cb-token", AES_KEY, "ww-corp").expect("crypt");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
+    let callback = |server: &Server, tamper: bool| {
+        let event = "<xml><ToUserName><![CDATA[ww-corp]]></ToUserName><CreateTime>1348831860</CreateTime>\
+            <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[kf_msg_or_event]]></Event>\
+            <Token><![CDATA[ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR]]></Token><OpenKfId><![CDATA[wk-shop]]></OpenKfId></xml>";
+        let encrypted = crypt.encrypt(event.as_bytes());
+        let mut signature = crypt.signature(&now, "nonce-1", &encrypted);
+        if tamper {
+            signature.replace_range(0..1, if signature.starts_with('0') { "1" } else { "0" });
+        }
+        let body = xinsheng::webhooks::wecom::envelope("ww-corp", &encrypted, "1000002");
+        server
+            .client
+            .post(format!("{}/webhooks/wecom", server.base))
+            .query(&[
+                ("msg_signature", signature.as_str()),
+                ("timestamp", now.as_str()),
+                ("nonce", "nonce-1"),
+            ])
+            .body(body)
+            .send()
+            .expect("callback")
+    };
+
+    let server = Server::start(dir.path(), &[], &[]);
+    // URL verification: the decrypted echostr comes back in plain text.
+    let echostr = crypt.encrypt(b"echo-12345");
+    let signature = crypt.signature(&now, "nonce-0", &echostr);
+    let response = server
+        .client
+        .get(format!("{}/webhooks/wecom", server.base))
+        .query(&[
+            ("msg_signature", signature.as_str()),
+            ("timestamp", now.as_str()),
+            ("nonce", "nonce-0"),
+            ("echostr", echostr.as_str()),
+        ])
+        .send()
+        .expect("verify");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().expect("body"), "echo-12345");
+
+    assert_eq!(callback(&server, true).status().as_u16(), 401);
+    let response = callback(&server, false);
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().expect("body"), "success");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let conversation = loop {
+        server.wait_idle();
+        let (_, hits) = server.get("/api/v1/search?channel=wecom");
+        if let Some(id) = hits["hits"][0]["id"].as_i64() {
+            let (_, item) = server.get(&format!("/api/v1/feedback/{id}"));
+            if item["segments"].as_array().map(Vec::len) == Some(3) && item["state"] == "indexed" {
+                break item;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "messages were not pulled: {hits}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(conversation["consumer_id"], "wm-buyer-1");
+    assert_eq!(conversation["segments"][1]["speaker"], "agent");
+    assert!(
+        tag_of(&conversation, "product.quality").is_some()
+            || tag_of(&conversation, "logistics.packaging").is_some(),
+        "{conversation}"
+    );
+    assert_eq!(
+        *fake.sync_cursors.lock().expect("lock"),
+        vec!["".to_string(), "c1".to_string()]
+    );
+
+    // After a restart the next pull starts from the saved cursor.
+    drop(server);
+    let server = Server::start(dir.path(), &[], &[]);
+    assert_eq!(callback(&server, false).status().as_u16(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fake.sync_cursors.lock().expect("lock").len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pull after restart"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(fake.sync_cursors.lock().expect("lock")[2], "c2");
+    let (_, hits) = server.get("/api/v1/search?channel=wecom");
+    assert_eq!(hits["total"], 1, "nothing stored twice: {hits}");
+}
