@@ -503,3 +503,85 @@ fn wecom_callback_pulls_messages_with_a_persisted_cursor() {
     let (_, hits) = server.get("/api/v1/search?channel=wecom");
     assert_eq!(hits["total"], 1, "nothing stored twice: {hits}");
 }
+
+#[test]
+fn platform_exports_import_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = crate::server::repo_root().join("tests/fixtures/sources");
+    let import = |file: &str, source: &str, channel: &str| {
+        let output = crate::server::binary()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["import", "--source", source, "--channel", channel])
+            .arg(fixtures.join(file))
+            .output()
+            .expect("import");
+        assert!(
+            output.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    import("reviews_jd.csv", "review", "jd");
+    import("reviews_tmall.xlsx", "review", "tmall");
+    import("refunds.csv", "refund", "tmall");
+    import("call_20261121_0931.srt", "call", "hotline");
+
+    let server = Server::start(dir.path(), &[], &[]);
+    server.wait_idle();
+
+    // JD export: the 追评 is the second segment of its review and carries its own complaint.
+    let (_, jd) = server.get("/api/v1/search?channel=jd&q=%E6%BB%A4%E8%8A%AF");
+    assert_eq!(jd["total"], 1, "{jd}");
+    let id = jd["hits"][0]["id"].as_i64().expect("id");
+    let (_, review) = server.get(&format!("/api/v1/feedback/{id}"));
+    assert_eq!(review["segments"][1]["kind"], "followup", "{review}");
+    let smell = tag_of(&review, "product.taste_smell").expect("smell complaint in the 追评");
+    assert_eq!(smell["evidence"]["segment"], 1);
+    let (_, all_jd) = server.get("/api/v1/search?channel=jd");
+    assert_eq!(all_jd["total"], 3);
+    let (_, tmall) = server.get("/api/v1/search?channel=tmall&source=review");
+    assert!(
+        tmall["total"].as_u64().is_some_and(|total| total > 0),
+        "{tmall}"
+    );
+
+    // Refunds: every row is an item, reasons are counted on the board.
+    let (_, board) =
+        server.get("/api/v1/boards/issues?source=refund&from=2026-11-01&to=2026-12-31");
+    assert_eq!(board["volume"], 4, "{board}");
+    let reasons = board["refund_reasons"].as_array().expect("reasons");
+    let quality = reasons
+        .iter()
+        .find(|row| row["reason"] == "质量问题")
+        .expect("quality reason");
+    assert_eq!(quality["refunds"], 1);
+    let no_reason = reasons
+        .iter()
+        .find(|row| row["reason"] == "7天无理由退换货")
+        .expect("no-reason row");
+    assert!(
+        no_reason["tags"].as_array().is_some_and(Vec::is_empty),
+        "{no_reason}"
+    );
+
+    // The call: one item, the complaint points at the customer's segment and its time.
+    let (_, calls) = server.get("/api/v1/search?source=call");
+    assert_eq!(calls["total"], 1, "{calls}");
+    let id = calls["hits"][0]["id"].as_i64().expect("id");
+    let (_, call) = server.get(&format!("/api/v1/feedback/{id}"));
+    let logistics: Vec<&Value> = call["analysis"]["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter(|tag| tag["library"] == "logistics")
+        .collect();
+    assert!(!logistics.is_empty(), "{call}");
+    for tag in logistics {
+        let segment = tag["evidence"]["segment"].as_u64().expect("segment") as usize;
+        assert_eq!(call["segments"][segment]["speaker"], "customer");
+        assert!(tag["evidence"]["start_ms"]
+            .as_u64()
+            .is_some_and(|start| start >= 3200));
+    }
+}
