@@ -362,3 +362,128 @@ impl Segment {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(speaker: Speaker, text: &str) -> Segment {
+        Segment {
+            speaker,
+            text: text.to_string(),
+            start_ms: None,
+            end_ms: None,
+            at: None,
+            message_id: None,
+            kind: None,
+        }
+    }
+
+    fn review(text: &str) -> NewFeedback {
+        NewFeedback {
+            external_id: "r-1".into(),
+            source: Source::Review,
+            channel: "jd".into(),
+            text: text.into(),
+            rating: None,
+            order_id: None,
+            sku: None,
+            product_name: None,
+            category: None,
+            consumer_id: None,
+            store: None,
+            created_at: 1_700_000_000,
+            meta: None,
+            segments: Vec::new(),
+            reason_code: None,
+        }
+    }
+
+    #[test]
+    fn text_is_the_customer_segments_one_per_line() {
+        let mut item = review("");
+        item.source = Source::Call;
+        item.segments = vec![
+            segment(Speaker::Agent, "您好，请问有什么可以帮您"),
+            segment(Speaker::Customer, "嗯 啊"),
+            segment(Speaker::Customer, "水壶\n用了十天就坏了"),
+        ];
+        assert!(item.compose_text());
+        assert_eq!(
+            item.analysed_segments(),
+            vec![2],
+            "filler-only speech is dropped"
+        );
+        // The line break inside a segment reads as an ASR pause: a clause break.
+        assert_eq!(item.text, "水壶，用了十天就坏了");
+        assert_eq!(item.context_text(), "您好，请问有什么可以帮您");
+    }
+
+    #[test]
+    fn a_followup_merges_once_into_a_plain_review() {
+        let stored = review("颜色很正");
+        let mut incoming = review("颜色很正");
+        let mut followup = segment(Speaker::Customer, "洗了一次就起球");
+        followup.kind = Some("followup".into());
+        incoming.segments = vec![
+            Segment {
+                at: Some(1_700_000_000),
+                ..segment(Speaker::Customer, "颜色很正")
+            },
+            followup,
+        ];
+        let merged = stored.merged_with(&incoming).expect("the 追评 is new");
+        assert_eq!(merged.segments.len(), 2);
+        assert_eq!(merged.text, "颜色很正\n洗了一次就起球");
+        assert!(
+            merged.merged_with(&incoming).is_none(),
+            "nothing new the second time"
+        );
+    }
+
+    #[test]
+    fn evidence_is_located_by_line() {
+        let mut item = review("");
+        item.segments = vec![
+            segment(Speaker::Customer, "物流很快"),
+            segment(Speaker::Agent, "感谢支持"),
+            Segment {
+                start_ms: Some(9_000),
+                ..segment(Speaker::Customer, "衣服起球")
+            },
+        ];
+        item.compose_text();
+        let evidence = |start: usize, end: usize| Evidence {
+            clause: String::new(),
+            clause_span: [start, end],
+            span: [start, end],
+            text: String::new(),
+            segment: None,
+            start_ms: None,
+            field: None,
+        };
+        let mention = |tag: &str, start, end| TagMention {
+            tag: tag.into(),
+            library: library_of(tag).into(),
+            polarity: Polarity::Neg,
+            score: 1.0,
+            evidence: evidence(start, end),
+        };
+        let mut analysis = Analysis {
+            normalised_text: item.text.clone(),
+            language: "cmn".into(),
+            tags: vec![
+                mention("logistics.speed", 0, 4),
+                mention("product.material", 5, 9),
+            ],
+            sentiment: Polarity::Neg,
+            sentiment_score: -1.0,
+            keywords: Vec::new(),
+            analyser_version: String::new(),
+        };
+        analysis.locate_segments(&item);
+        assert_eq!(analysis.tags[0].evidence.segment, Some(0));
+        assert_eq!(analysis.tags[1].evidence.segment, Some(2));
+        assert_eq!(analysis.tags[1].evidence.start_ms, Some(9_000));
+    }
+}
