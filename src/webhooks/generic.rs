@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    check_fresh, ct_eq, hmac_sha256, parse_json, parse_timestamp, redacted_debug, InboundMessage,
-    WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
+    hmac_sha256, parse_json, redacted_debug, verify_timestamped, InboundMessage, WebhookError,
+    WebhookOutcome, WebhookReply, WebhookRequest,
 };
 use crate::feedback::Speaker;
 
@@ -76,18 +76,14 @@ pub fn handle(
     request: &WebhookRequest,
     now: i64,
 ) -> Result<WebhookOutcome, WebhookError> {
-    request.require_method(&["POST"])?;
-    let timestamp = request.require_header("x-xinsheng-timestamp")?;
-    let signature = request.require_header("x-xinsheng-signature")?;
-    check_fresh(
-        parse_timestamp(timestamp, "x-xinsheng-timestamp")?,
-        now,
+    verify_timestamped(
+        request,
+        "x-xinsheng-timestamp",
+        "x-xinsheng-signature",
         MAX_SKEW_SECS,
+        now,
+        |timestamp| sign(&config.secret, timestamp, request.body),
     )?;
-    let expected = sign(&config.secret, timestamp, request.body);
-    if !ct_eq(expected.as_bytes(), signature.trim().as_bytes()) {
-        return Err(WebhookError::BadSignature);
-    }
 
     let body = parse_json(request.body, "body")?;
     let object = body

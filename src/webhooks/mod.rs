@@ -242,6 +242,32 @@ pub(crate) fn check_fresh(
     }
 }
 
+/// The scheme Slack and the generic contract share: a timestamp header
+/// within `max_skew_secs` of now, and a signature header over timestamp and
+/// raw body that `sign` recomputes.
+pub(crate) fn verify_timestamped(
+    request: &WebhookRequest<'_>,
+    timestamp_header: &'static str,
+    signature_header: &'static str,
+    max_skew_secs: i64,
+    now: i64,
+    sign: impl Fn(&str) -> String,
+) -> Result<(), WebhookError> {
+    request.require_method(&["POST"])?;
+    let timestamp = request.require_header(timestamp_header)?;
+    let signature = request.require_header(signature_header)?;
+    check_fresh(
+        parse_timestamp(timestamp, timestamp_header)?,
+        now,
+        max_skew_secs,
+    )?;
+    if ct_eq(sign(timestamp).as_bytes(), signature.trim().as_bytes()) {
+        Ok(())
+    } else {
+        Err(WebhookError::BadSignature)
+    }
+}
+
 pub(crate) fn parse_json(bytes: &[u8], what: &str) -> Result<Value, WebhookError> {
     serde_json::from_slice(bytes)
         .map_err(|error| WebhookError::Malformed(format!("{what} is not valid JSON: {error}")))

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    check_fresh, ct_eq, hmac_sha256, parse_json, parse_timestamp, redacted_debug, str_at,
-    text_message, InboundMessage, WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
+    hmac_sha256, parse_json, redacted_debug, str_at, text_message, verify_timestamped,
+    InboundMessage, WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
 };
 use crate::feedback::Speaker;
 
@@ -44,18 +44,14 @@ pub fn handle(
     request: &WebhookRequest,
     now: i64,
 ) -> Result<WebhookOutcome, WebhookError> {
-    request.require_method(&["POST"])?;
-    let timestamp = request.require_header("x-slack-request-timestamp")?;
-    let signature = request.require_header("x-slack-signature")?;
-    check_fresh(
-        parse_timestamp(timestamp, "x-slack-request-timestamp")?,
-        now,
+    verify_timestamped(
+        request,
+        "x-slack-request-timestamp",
+        "x-slack-signature",
         MAX_SKEW_SECS,
+        now,
+        |timestamp| sign(&config.signing_secret, timestamp, request.body),
     )?;
-    let expected = sign(&config.signing_secret, timestamp, request.body);
-    if !ct_eq(expected.as_bytes(), signature.trim().as_bytes()) {
-        return Err(WebhookError::BadSignature);
-    }
 
     let body = parse_json(request.body, "body")?;
     let messages = match str_at(&body, "/type") {
