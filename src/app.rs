@@ -143,18 +143,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .spawn(move || pipeline.run(&wakeup, &shutdown))?
     };
 
+    let (wecom_pulls, wecom_puller) = match &core.settings.webhooks.wecom {
+        Some(wecom) => {
+            let (queue, requests) = std::sync::mpsc::channel();
+            (Some(queue), Some((wecom.clone(), requests)))
+        }
+        None => (None, None),
+    };
     let chat = Arc::new(ChatReceiver::new(
         core.store.clone(),
         wakeup.clone(),
         core.settings.webhooks.clone(),
+        wecom_pulls,
     ));
-    let wecom_puller = match &core.settings.webhooks.wecom {
-        Some(wecom) => {
-            let (queue, requests) = std::sync::mpsc::channel();
-            chat.set_wecom_pull_queue(queue);
+    let wecom_puller = match wecom_puller {
+        Some((wecom, requests)) => {
             let chat = chat.clone();
             let shutdown = shutdown.clone();
-            let wecom = wecom.clone();
             Some(
                 std::thread::Builder::new()
                     .name("wecom-pull".into())
@@ -162,9 +167,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                         // reqwest's blocking client owns a runtime: it must be
                         // built and dropped outside the async server.
                         match WecomClient::new(&wecom.api_base_url, &wecom.corp_id, &wecom.secret) {
-                            Ok(client) => {
-                                run_pull_worker(Arc::new(client), chat, requests, shutdown)
-                            }
+                            Ok(client) => run_pull_worker(&client, &chat, &requests, &shutdown),
                             Err(error) => tracing::error!(%error, "WeCom pull worker cannot start"),
                         }
                     })?,

@@ -62,7 +62,7 @@ pub struct WebhookSettings {
     /// A conversation with no message for this long is closed: the next
     /// message starts a new feedback item.
     pub chat_idle_minutes: u64,
-    pub wecom: Option<WecomSettings>,
+    pub wecom: Option<crate::webhooks::wecom::WecomConfig>,
     pub dingtalk: Option<crate::webhooks::dingtalk::DingtalkConfig>,
     pub feishu: Option<crate::webhooks::feishu::FeishuConfig>,
     pub slack: Option<crate::webhooks::slack::SlackConfig>,
@@ -84,35 +84,13 @@ impl Default for WebhookSettings {
     }
 }
 
-/// 企业微信 微信客服: callback secrets plus what the `kf/sync_msg` pull needs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WecomSettings {
-    pub corp_id: String,
-    pub token: String,
-    pub encoding_aes_key: String,
-    /// The 微信客服 application secret, for the access token of the pull.
-    pub secret: String,
-    #[serde(default = "default_wecom_api")]
-    pub api_base_url: String,
-}
-
-fn default_wecom_api() -> String {
-    "https://qyapi.weixin.qq.com".to_string()
-}
-
-impl WecomSettings {
-    pub fn callback(&self) -> crate::webhooks::wecom::WecomConfig {
-        crate::webhooks::wecom::WecomConfig {
-            token: self.token.clone(),
-            encoding_aes_key: self.encoding_aes_key.clone(),
-            corp_id: self.corp_id.clone(),
-        }
-    }
-}
-
 /// Platform names that cannot be used for generic webhooks.
-pub const PLATFORMS: [&str; 4] = ["wecom", "dingtalk", "feishu", "slack"];
+pub const PLATFORMS: [&str; 4] = [
+    crate::webhooks::wecom::PLATFORM,
+    crate::webhooks::dingtalk::PLATFORM,
+    crate::webhooks::feishu::PLATFORM,
+    crate::webhooks::slack::PLATFORM,
+];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -220,7 +198,6 @@ impl Settings {
         };
         if let Some(wecom) = &self.webhooks.wecom {
             wecom
-                .callback()
                 .crypt()
                 .map_err(|error| invalid("webhooks.wecom", error.to_string()))?;
         }

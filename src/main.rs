@@ -139,17 +139,31 @@ fn main() -> anyhow::Result<()> {
         } => {
             // Storing rows needs only the database; analysis happens afterwards.
             let store = Store::open(&settings.data_dir, settings.full_durability)?;
-            let total_lines = std::fs::read(&file)
-                .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64)
-                .unwrap_or(0);
-            let bar = progress_bar(total_lines, "importing");
+            let format = match format {
+                Some(FormatArg::Csv) => Format::Csv,
+                Some(FormatArg::Jsonl) => Format::Jsonl,
+                Some(FormatArg::Xlsx) => Format::Xlsx,
+                Some(FormatArg::Transcript) => Format::Transcript,
+                None => import::detect_file_format(&file)?,
+            };
+            // Lines count rows only in line-oriented files; a workbook is
+            // binary and a transcript is one item.
+            let bar = if matches!(format, Format::Csv | Format::Jsonl) {
+                let total_lines = std::fs::read(&file)
+                    .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count() as u64)
+                    .unwrap_or(0);
+                progress_bar(total_lines, "importing")
+            } else {
+                let bar = ProgressBar::new_spinner();
+                bar.set_style(
+                    ProgressStyle::with_template("{msg} {pos} rows ({per_sec})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_message("importing");
+                bar
+            };
             let options = ImportOptions {
-                format: format.map(|format| match format {
-                    FormatArg::Csv => Format::Csv,
-                    FormatArg::Jsonl => Format::Jsonl,
-                    FormatArg::Xlsx => Format::Xlsx,
-                    FormatArg::Transcript => Format::Transcript,
-                }),
+                format: Some(format),
                 source: Some(source),
                 channel: channel.or_else(|| Some("import".to_string())),
                 mappings,

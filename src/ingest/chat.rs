@@ -6,8 +6,6 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use super::wecom_pull::{PullQueue, PullRequest};
 use super::Wakeup;
 use crate::config::WebhookSettings;
@@ -33,26 +31,27 @@ pub struct ChatReceiver {
     store: Arc<Store>,
     wakeup: Arc<Wakeup>,
     settings: WebhookSettings,
-    wecom_pulls: Mutex<Option<PullQueue>>,
+    /// The WeCom pull worker's queue, when WeCom is configured.
+    wecom_pulls: Option<PullQueue>,
 }
 
 impl ChatReceiver {
-    pub fn new(store: Arc<Store>, wakeup: Arc<Wakeup>, settings: WebhookSettings) -> ChatReceiver {
+    pub fn new(
+        store: Arc<Store>,
+        wakeup: Arc<Wakeup>,
+        settings: WebhookSettings,
+        wecom_pulls: Option<PullQueue>,
+    ) -> ChatReceiver {
         ChatReceiver {
             store,
             wakeup,
             settings,
-            wecom_pulls: Mutex::new(None),
+            wecom_pulls,
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// Where WeCom pull requests go (the pull worker's queue).
-    pub fn set_wecom_pull_queue(&self, queue: PullQueue) {
-        *self.wecom_pulls.lock() = Some(queue);
     }
 
     /// Handles one webhook request for `platform` (the path segment).
@@ -66,21 +65,21 @@ impl ChatReceiver {
         let webhooks = &self.settings;
         let unknown = || ChatError::UnknownPlatform(platform.to_string());
         let (channel, outcome) = match platform {
-            "wecom" => {
+            wecom::PLATFORM => {
                 let config = webhooks.wecom.as_ref().ok_or_else(unknown)?;
-                ("wecom", wecom::handle(&config.callback(), request, now)?)
+                (wecom::PLATFORM, wecom::handle(config, request, now)?)
             }
-            "dingtalk" => {
+            dingtalk::PLATFORM => {
                 let config = webhooks.dingtalk.as_ref().ok_or_else(unknown)?;
-                ("dingtalk", dingtalk::handle(config, request, now)?)
+                (dingtalk::PLATFORM, dingtalk::handle(config, request, now)?)
             }
-            "feishu" => {
+            feishu::PLATFORM => {
                 let config = webhooks.feishu.as_ref().ok_or_else(unknown)?;
-                ("feishu", feishu::handle(config, request, now)?)
+                (feishu::PLATFORM, feishu::handle(config, request, now)?)
             }
-            "slack" => {
+            slack::PLATFORM => {
                 let config = webhooks.slack.as_ref().ok_or_else(unknown)?;
-                ("slack", slack::handle(config, request, now)?)
+                (slack::PLATFORM, slack::handle(config, request, now)?)
             }
             name => {
                 let (name, config) = webhooks.generic.get_key_value(name).ok_or_else(unknown)?;
@@ -98,17 +97,14 @@ impl ChatReceiver {
                 open_kfid,
                 reply,
             } => {
-                let queue = self.wecom_pulls.lock();
-                match queue.as_ref() {
-                    Some(queue) => {
-                        // The worker is gone only at shutdown; the next
-                        // callback pulls from the saved cursor.
-                        let _ = queue.send(PullRequest {
-                            open_kfid,
-                            token: (!token.is_empty()).then_some(token),
-                        });
-                    }
-                    None => tracing::warn!("WeCom callback received but no pull worker runs (set webhooks.wecom.secret)"),
+                match &self.wecom_pulls {
+                    // The worker is gone only at shutdown; the next callback
+                    // pulls from the saved cursor.
+                    Some(queue) => drop(queue.send(PullRequest {
+                        open_kfid,
+                        token: (!token.is_empty()).then_some(token),
+                    })),
+                    None => tracing::warn!("WeCom callback received but no pull worker runs"),
                 }
                 Ok(reply)
             }

@@ -659,12 +659,17 @@ fn jsonl_rows(path: &Path) -> Result<Rows, ImportError> {
     )))
 }
 
+/// [`detect_format`] for a file on disk; unknown formats are an error.
+pub fn detect_file_format(path: &Path) -> Result<Format, ImportError> {
+    detect_format(path, &file_head(path)?)
+        .ok_or_else(|| ImportError::UnknownFormat(path.display().to_string()))
+}
+
 /// The file's rows as items, before defaults and validation.
 fn read_rows(path: &Path, options: &ImportOptions) -> Result<Rows, ImportError> {
     let format = match options.format {
         Some(format) => format,
-        None => detect_format(path, &file_head(path)?)
-            .ok_or_else(|| ImportError::UnknownFormat(path.display().to_string()))?,
+        None => detect_file_format(path)?,
     };
     match format {
         Format::Jsonl => jsonl_rows(path),

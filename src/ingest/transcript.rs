@@ -26,6 +26,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::feedback::{Segment, Speaker};
+use crate::nlp::clauses::is_cjk;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TranscriptFormat {
@@ -773,10 +774,6 @@ fn punctuation_str(ch: char) -> &'static str {
         '…' => "…",
         _ => "，",
     }
-}
-
-fn is_cjk(ch: char) -> bool {
-    matches!(ch as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 fn is_pause_punctuation(ch: char) -> bool {

@@ -204,12 +204,10 @@ pub fn validate_item(
             "a 追评 of a multi-part item is one more segment with kind `followup`".into(),
         ));
     }
+    let reason_code = optional_string(object, "reason_code", MAX_ID_CHARS)
+        .map_err(|(code, message)| error(code, "reason_code", message))?;
     // A refund's menu reason is feedback even when the buyer wrote nothing.
-    let reason_only = source == Source::Refund
-        && object
-            .get("reason_code")
-            .and_then(Value::as_str)
-            .is_some_and(|reason| !reason.trim().is_empty());
+    let reason_only = source == Source::Refund && reason_code.is_some();
     if segments.is_empty() && text.is_none() && !reason_only {
         return Err(error(
             "missing_field",
@@ -256,7 +254,6 @@ pub fn validate_item(
     let category = optional("category")?;
     let consumer_id = optional("consumer_id")?;
     let store = optional("store")?;
-    let reason_code = optional("reason_code")?;
     let meta = match object.get("meta") {
         None | Some(Value::Null) => None,
         Some(value) => Some(value.clone()),

@@ -6,8 +6,8 @@
 //! A page is stored before its cursor is saved: a crash in between pulls the
 //! page again, and message ids make that harmless.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -67,15 +67,20 @@ struct TokenAnswer {
     expires_in: u64,
 }
 
+/// How a failed call to `url` reads in the log.
+fn http_error(url: &str) -> impl Fn(reqwest::Error) -> PullError + '_ {
+    move |error| PullError::Http {
+        url: url.to_string(),
+        message: error.to_string(),
+    }
+}
+
 impl WecomClient {
     pub fn new(api_base_url: &str, corp_id: &str, secret: &str) -> Result<WecomClient, PullError> {
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|error| PullError::Http {
-                url: api_base_url.to_string(),
-                message: error.to_string(),
-            })?;
+            .map_err(http_error(api_base_url))?;
         Ok(WecomClient {
             http,
             api_base_url: api_base_url.trim_end_matches('/').to_string(),
@@ -100,10 +105,7 @@ impl WecomClient {
             .send()
             .and_then(|response| response.error_for_status())
             .and_then(|response| response.json())
-            .map_err(|error| PullError::Http {
-                url: url.clone(),
-                message: error.to_string(),
-            })?;
+            .map_err(http_error(&url))?;
         if answer.errcode != 0 || answer.access_token.is_empty() {
             return Err(PullError::Api {
                 errcode: answer.errcode,
@@ -138,10 +140,7 @@ impl WecomClient {
                 .send()
                 .and_then(|response| response.error_for_status())
                 .and_then(|response| response.bytes())
-                .map_err(|error| PullError::Http {
-                    url: url.clone(),
-                    message: error.to_string(),
-                })?;
+                .map_err(http_error(&url))?;
             let page = parse_sync_msg(&bytes)?;
             if TOKEN_ERRCODES.contains(&page.errcode) && !refreshed {
                 refreshed = true;
@@ -190,12 +189,12 @@ impl WecomClient {
 /// Runs pulls one at a time as callbacks ask for them. Several callbacks for
 /// the same account while a pull runs collapse into one more pull.
 pub fn run_pull_worker(
-    client: Arc<WecomClient>,
-    receiver: Arc<ChatReceiver>,
-    requests: Receiver<PullRequest>,
-    shutdown: Arc<std::sync::atomic::AtomicBool>,
+    client: &WecomClient,
+    receiver: &ChatReceiver,
+    requests: &Receiver<PullRequest>,
+    shutdown: &AtomicBool,
 ) {
-    while !shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+    while !shutdown.load(Ordering::Relaxed) {
         let first = match requests.recv_timeout(Duration::from_millis(500)) {
             Ok(request) => request,
             Err(RecvTimeoutError::Timeout) => continue,
@@ -213,7 +212,7 @@ pub fn run_pull_worker(
             }
         }
         for request in batch {
-            match client.pull(&request, &receiver, crate::time::now_unix) {
+            match client.pull(&request, receiver, crate::time::now_unix) {
                 Ok(stored) => {
                     tracing::info!(open_kfid = %request.open_kfid, stored, "WeCom messages pulled")
                 }

@@ -34,14 +34,6 @@ pub struct RefundReasons {
     patterns: Vec<(String, Vec<String>)>,
 }
 
-/// What a reason's prior did to an item's tags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PriorOutcome {
-    Added,
-    Confirmed,
-    Overridden,
-}
-
 impl RefundReasons {
     /// Loads the file if it exists (a deployment without refunds may delete
     /// it); every tag it names must be one of `known_tags`.
@@ -97,46 +89,122 @@ impl RefundReasons {
             .map_or(&[], |(_, tags)| tags.as_slice())
     }
 
-    /// Combines the prior of `reason_code` with the tags the text produced.
-    pub fn apply(
-        &self,
-        reason_code: &str,
-        tags: &mut Vec<TagMention>,
-    ) -> Vec<(String, PriorOutcome)> {
-        let mut outcomes = Vec::new();
+    /// Combines the prior of `reason_code` with the tags the text produced:
+    /// the text confirms a suggested tag by having it (its evidence stays),
+    /// overrides it with a non-negative verdict on it or a complaint about
+    /// another aspect of the same library; otherwise the tag is added.
+    pub fn apply(&self, reason_code: &str, tags: &mut Vec<TagMention>) {
         for tag in self.tags_for(reason_code) {
             let library = library_of(tag);
-            let outcome = if tags.iter().any(|mention| &mention.tag == tag) {
-                match tags.iter().find(|mention| &mention.tag == tag) {
-                    Some(mention) if mention.polarity == Polarity::Neg => PriorOutcome::Confirmed,
-                    _ => PriorOutcome::Overridden,
-                }
-            } else if tags
-                .iter()
-                .any(|mention| mention.library == library && mention.polarity == Polarity::Neg)
-            {
-                PriorOutcome::Overridden
-            } else {
-                let reason_chars = reason_code.chars().count();
-                tags.push(TagMention {
-                    tag: tag.clone(),
-                    library: library.to_string(),
-                    polarity: Polarity::Neg,
-                    score: PRIOR_SCORE,
-                    evidence: Evidence {
-                        clause: reason_code.to_string(),
-                        clause_span: [0, reason_chars],
-                        span: [0, reason_chars],
-                        text: reason_code.to_string(),
-                        segment: None,
-                        start_ms: None,
-                        field: Some("reason_code".to_string()),
-                    },
-                });
-                PriorOutcome::Added
-            };
-            outcomes.push((tag.clone(), outcome));
+            let text_speaks = tags.iter().any(|mention| {
+                &mention.tag == tag
+                    || (mention.library == library && mention.polarity == Polarity::Neg)
+            });
+            if text_speaks {
+                continue;
+            }
+            let reason_chars = reason_code.chars().count();
+            tags.push(TagMention {
+                tag: tag.clone(),
+                library: library.to_string(),
+                polarity: Polarity::Neg,
+                score: PRIOR_SCORE,
+                evidence: Evidence {
+                    clause: reason_code.to_string(),
+                    clause_span: [0, reason_chars],
+                    span: [0, reason_chars],
+                    text: reason_code.to_string(),
+                    segment: None,
+                    start_ms: None,
+                    field: Some("reason_code".to_string()),
+                },
+            });
         }
-        outcomes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons() -> RefundReasons {
+        let text = r#"
+            [[reason]]
+            match = ["尺码不合适", "尺码"]
+            tags = ["product.size_fit"]
+            [[reason]]
+            match = ["七天无理由"]
+            tags = []
+        "#;
+        RefundReasons::load(
+            Path::new("refund_reasons.toml"),
+            text,
+            &["product.size_fit"],
+        )
+        .expect("valid")
+    }
+
+    fn mention(tag: &str, polarity: Polarity) -> TagMention {
+        TagMention {
+            tag: tag.into(),
+            library: library_of(tag).into(),
+            polarity,
+            score: 0.9,
+            evidence: Evidence {
+                clause: String::new(),
+                clause_span: [0, 0],
+                span: [0, 0],
+                text: String::new(),
+                segment: None,
+                start_ms: None,
+                field: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_reason_adds_its_tag_when_the_text_is_silent() {
+        let mut tags = Vec::new();
+        reasons().apply("尺码拍错/不合适", &mut tags);
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags[0].tag, "product.size_fit");
+        assert_eq!(tags[0].polarity, Polarity::Neg);
+        assert_eq!(tags[0].evidence.field.as_deref(), Some("reason_code"));
+        assert_eq!(tags[0].evidence.span, [0, 8]);
+    }
+
+    #[test]
+    fn the_text_confirms_or_overrides_the_reason() {
+        for text_tags in [
+            vec![mention("product.size_fit", Polarity::Neg)],
+            vec![mention("product.size_fit", Polarity::Pos)],
+            vec![mention("product.quality", Polarity::Neg)],
+        ] {
+            let mut tags = text_tags.clone();
+            reasons().apply("尺码不合适", &mut tags);
+            assert_eq!(tags, text_tags, "the text's own verdict stands");
+        }
+        let mut tags = vec![mention("logistics.speed", Polarity::Neg)];
+        reasons().apply("尺码不合适", &mut tags);
+        assert_eq!(tags.len(), 2, "another library does not speak to size");
+    }
+
+    #[test]
+    fn unknown_and_no_reason_choices_add_nothing() {
+        let mut tags = Vec::new();
+        reasons().apply("七天无理由退换货", &mut tags);
+        reasons().apply("其他", &mut tags);
+        assert!(tags.is_empty());
+    }
+
+    #[test]
+    fn unknown_tags_are_refused_at_load() {
+        let error = RefundReasons::load(
+            Path::new("refund_reasons.toml"),
+            "[[reason]]\nmatch = [\"x\"]\ntags = [\"product.nope\"]\n",
+            &["product.size_fit"],
+        )
+        .expect_err("unknown tag");
+        assert!(error.to_string().contains("product.nope"), "{error}");
     }
 }

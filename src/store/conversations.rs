@@ -222,13 +222,16 @@ fn start_conversation(
     let feedback_id = if insert_row(transaction, &item, received_at)? == 1 {
         transaction.last_insert_rowid()
     } else {
-        // Two conversations with the same key opened in the same second.
-        transaction
+        // The same key opened a conversation in the same second before (a
+        // closed one reopened at once): the turn belongs to that item.
+        let existing = transaction
             .prepare_cached(
                 "SELECT id FROM feedback WHERE source = 'chat' AND channel = ?1 AND external_id = ?2",
             )?
             .query_row(params![channel, item.external_id], |row| row.get(0))
-            .map_err(classify)?
+            .map_err(classify)?;
+        append_turn(transaction, existing, turn, at)?;
+        existing
     };
     transaction
         .prepare_cached(
@@ -238,4 +241,107 @@ fn start_conversation(
         .execute(params![channel, turn.conversation_key, feedback_id, at])
         .map_err(classify)?;
     Ok(feedback_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(id: &str, speaker: Speaker, text: &str, at: i64) -> ChatTurn {
+        ChatTurn {
+            conversation_key: "chat-1".into(),
+            sender_id: if speaker == Speaker::Customer {
+                "buyer"
+            } else {
+                "agent"
+            }
+            .into(),
+            segment: Segment {
+                speaker,
+                text: text.into(),
+                start_ms: None,
+                end_ms: None,
+                at: Some(at),
+                message_id: Some(id.into()),
+                kind: None,
+            },
+        }
+    }
+
+    #[test]
+    fn turns_join_open_conversations_once_and_a_quiet_one_closes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), false).expect("open");
+        let gap = 1_800;
+        let first = store
+            .append_chat_turns(
+                "slack",
+                &[
+                    turn("m1", Speaker::Agent, "您好", 1_000),
+                    turn("m2", Speaker::Customer, "快递还没到", 1_060),
+                ],
+                gap,
+                2_000,
+            )
+            .expect("append");
+        assert_eq!((first.stored, first.duplicates), (2, 0));
+        assert_eq!(first.feedback_ids.len(), 1);
+        let id = first.feedback_ids[0];
+
+        // Redelivered m2 plus an out-of-order turn that belongs before it.
+        let second = store
+            .append_chat_turns(
+                "slack",
+                &[
+                    turn("m2", Speaker::Customer, "快递还没到", 1_060),
+                    turn("m1b", Speaker::Customer, "在吗", 1_030),
+                ],
+                gap,
+                2_100,
+            )
+            .expect("append");
+        assert_eq!((second.stored, second.duplicates), (1, 1));
+        let item = store.get(id).expect("get").expect("stored").item;
+        let texts: Vec<&str> = item.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, vec!["您好", "在吗", "快递还没到"]);
+        assert_eq!(item.text, "在吗\n快递还没到");
+        assert_eq!(item.consumer_id.as_deref(), Some("buyer"));
+
+        // After the idle gap the same key starts a new item.
+        let later = store
+            .append_chat_turns(
+                "slack",
+                &[turn("m3", Speaker::Customer, "好了", 1_060 + gap + 1)],
+                gap,
+                9_000,
+            )
+            .expect("append");
+        assert_ne!(later.feedback_ids, vec![id]);
+    }
+
+    #[test]
+    fn a_conversation_reopened_in_the_same_second_keeps_the_turn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), false).expect("open");
+        // A zero gap closes every conversation at once, so the second turn
+        // opens a conversation whose external id the first already took.
+        let report = store
+            .append_chat_turns(
+                "generic",
+                &[
+                    turn("a", Speaker::Customer, "衣服起球", 5_000),
+                    turn("b", Speaker::Customer, "面料太差", 5_000),
+                ],
+                -1,
+                6_000,
+            )
+            .expect("append");
+        assert_eq!(report.feedback_ids.len(), 1);
+        let item = store
+            .get(report.feedback_ids[0])
+            .expect("get")
+            .expect("stored")
+            .item;
+        assert_eq!(item.segments.len(), 2, "the second turn is not lost");
+    }
 }

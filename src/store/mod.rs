@@ -242,19 +242,27 @@ impl Store {
         let transaction = connection.transaction().map_err(classify)?;
         let mut inserted = Vec::with_capacity(items.len());
         {
-            let mut existing = transaction.prepare_cached(&format!(
+            let mut existing_id = transaction.prepare_cached(
+                "SELECT id FROM feedback WHERE source = ?1 AND channel = ?2 AND external_id = ?3",
+            )?;
+            let mut existing_item = transaction.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM feedback WHERE source = ?1 AND channel = ?2 AND external_id = ?3"
             ))?;
             for item in items {
                 let changed = insert_row(&transaction, item, received_at)?;
+                let key = params![item.source.as_str(), item.channel, item.external_id];
                 let (id, updated) = if changed == 1 {
                     (transaction.last_insert_rowid(), false)
+                } else if item.segments.is_empty() {
+                    // Only segments can add to a stored item; a plain
+                    // re-send needs the id alone, not the row and its analysis.
+                    let id = existing_id
+                        .query_row(key, |row| row.get(0))
+                        .map_err(classify)?;
+                    (id, false)
                 } else {
-                    let stored = existing
-                        .query_row(
-                            params![item.source.as_str(), item.channel, item.external_id],
-                            row_to_feedback,
-                        )
+                    let stored = existing_item
+                        .query_row(key, row_to_feedback)
                         .map_err(classify)??;
                     let updated = match stored.item.merged_with(item) {
                         Some(merged) => {

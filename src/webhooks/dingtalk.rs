@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 
 use super::msgcrypt::MsgCrypt;
 use super::{
-    check_fresh, ct_eq, hmac_sha256, parse_json, parse_timestamp, redacted_debug, str_at,
-    text_message, WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
+    check_fresh, hmac_sha256, parse_json, parse_timestamp, redacted_debug, required_str, str_at,
+    text_message, verify_timestamped, WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
 };
 use crate::feedback::Speaker;
 
@@ -102,16 +102,16 @@ fn handle_robot(
     request: &WebhookRequest,
     now: i64,
 ) -> Result<WebhookOutcome, WebhookError> {
-    let timestamp = request.require_header("timestamp")?;
-    let signature = request.require_header("sign")?;
-    let timestamp_ms = parse_timestamp(timestamp, "timestamp")?;
-    check_fresh(timestamp_ms, now.saturating_mul(1000), MAX_SKEW_MS)?;
-    if !ct_eq(
-        sign(&config.app_secret, timestamp).as_bytes(),
-        signature.trim().as_bytes(),
-    ) {
-        return Err(WebhookError::BadSignature);
-    }
+    // DingTalk's robot timestamps are milliseconds.
+    verify_timestamped(
+        request,
+        "timestamp",
+        "sign",
+        MAX_SKEW_MS,
+        now.saturating_mul(1000),
+        |timestamp| sign(&config.app_secret, timestamp),
+    )?;
+    let timestamp_ms = parse_timestamp(request.require_header("timestamp")?, "timestamp")?;
 
     let body = parse_json(request.body, "body")?;
     let reply = WebhookReply::json(&json!({}));
@@ -121,27 +121,22 @@ fn handle_robot(
             reply,
         });
     }
-    let required = |pointer: &str, name: &'static str| match str_at(&body, pointer) {
-        "" => Err(WebhookError::MissingParameter(name)),
-        value => Ok(value.to_string()),
-    };
-    let message_id = required("/msgId", "msgId")?;
-    let conversation_id = required("/conversationId", "conversationId")?;
-    let sender_id = required("/senderId", "senderId")?;
+    let message_id = required_str(&body, "/msgId", "msgId")?;
+    let conversation_id = required_str(&body, "/conversationId", "conversationId")?;
+    let sender_id = required_str(&body, "/senderId", "senderId")?;
     let conversation_key = if str_at(&body, "/conversationType") == "1" {
         format!("{conversation_id}:{sender_id}")
     } else {
-        conversation_id
+        conversation_id.to_string()
     };
     let sent_at_ms = body
         .get("createAt")
         .and_then(Value::as_i64)
         .unwrap_or(timestamp_ms);
     let messages = text_message(
-        PLATFORM,
-        message_id,
+        message_id.to_string(),
         conversation_key,
-        sender_id,
+        sender_id.to_string(),
         Speaker::Customer,
         str_at(&body, "/text/content"),
         sent_at_ms.div_euclid(1000),
@@ -282,7 +277,6 @@ mod tests {
         assert_eq!(
             got,
             vec![InboundMessage {
-                platform: "dingtalk",
                 message_id: "msgXXX".into(),
                 conversation_key: "cidXXX:$:LWCP_v1:$abc".into(),
                 sender_id: "$:LWCP_v1:$abc".into(),

@@ -23,8 +23,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    check_fresh, check_token, ct_eq, parse_json, parse_timestamp, redacted_debug, str_at,
-    text_message, InboundMessage, WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
+    check_fresh, check_token, ct_eq, parse_json, parse_timestamp, redacted_debug, required_str,
+    str_at, text_message, InboundMessage, WebhookError, WebhookOutcome, WebhookReply,
+    WebhookRequest,
 };
 use crate::feedback::Speaker;
 
@@ -125,12 +126,8 @@ fn received_message(payload: &Value) -> Result<Option<InboundMessage>, WebhookEr
     if str_at(message, "/message_type") != "text" {
         return Ok(None);
     }
-    let required = |pointer: &str, name: &'static str| match str_at(message, pointer) {
-        "" => Err(WebhookError::MissingParameter(name)),
-        value => Ok(value.to_string()),
-    };
-    let message_id = required("/message_id", "message_id")?;
-    let chat_id = required("/chat_id", "chat_id")?;
+    let message_id = required_str(message, "/message_id", "message_id")?;
+    let chat_id = required_str(message, "/chat_id", "chat_id")?;
     let content = parse_json(str_at(message, "/content").as_bytes(), "message content")?;
     let sent_at_ms = millis_at(message, "/create_time")
         .or_else(|| millis_at(payload, "/header/create_time"))
@@ -150,9 +147,8 @@ fn received_message(payload: &Value) -> Result<Option<InboundMessage>, WebhookEr
     .find(|id| !id.is_empty())
     .unwrap_or("");
     Ok(text_message(
-        PLATFORM,
-        message_id,
-        chat_id,
+        message_id.to_string(),
+        chat_id.to_string(),
         sender_id.to_string(),
         speaker,
         &strip_mentions(str_at(&content, "/text")),
@@ -363,7 +359,6 @@ mod tests {
         assert_eq!(
             messages,
             vec![InboundMessage {
-                platform: "feishu",
                 message_id: "om_5ce6d572455d361153b7cb51da133945".into(),
                 conversation_key: "oc_5ce6d572455d361153b7xx51da133945".into(),
                 sender_id: "ou_84aad35d084aa403a838cf73ee18467".into(),

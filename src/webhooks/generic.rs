@@ -36,7 +36,6 @@ use super::{
 };
 use crate::feedback::Speaker;
 
-pub const PLATFORM: &str = "generic";
 pub const MAX_SKEW_SECS: i64 = 300;
 pub const MAX_MESSAGES: usize = 1000;
 
@@ -133,7 +132,6 @@ fn message(index: usize, entry: &Value) -> Result<InboundMessage, WebhookError> 
             .ok_or_else(|| invalid(format!(".sent_at {text:?} is not RFC 3339")))?,
     };
     Ok(InboundMessage {
-        platform: PLATFORM,
         message_id: raw.message_id,
         conversation_key: raw.conversation_id,
         sender_id: raw.sender_id,
@@ -209,7 +207,6 @@ mod tests {
         assert_eq!(
             messages[0],
             InboundMessage {
-                platform: "generic",
                 message_id: "m-1".into(),
                 conversation_key: "c-9".into(),
                 sender_id: "u-3".into(),

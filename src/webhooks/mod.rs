@@ -111,7 +111,6 @@ impl WebhookReply {
 /// One chat message from any platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {
-    pub platform: &'static str,
     /// The platform's id, for idempotency.
     pub message_id: String,
     /// Which conversation it belongs to (see each platform module).
@@ -279,6 +278,18 @@ pub(crate) fn str_at<'v>(value: &'v Value, pointer: &str) -> &'v str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The non-empty string at `pointer`, else `MissingParameter(name)`.
+pub(crate) fn required_str<'v>(
+    value: &'v Value,
+    pointer: &str,
+    name: &'static str,
+) -> Result<&'v str, WebhookError> {
+    match str_at(value, pointer) {
+        "" => Err(WebhookError::MissingParameter(name)),
+        found => Ok(found),
+    }
+}
+
 pub(crate) fn check_token(expected: &str, got: Option<&str>) -> Result<(), WebhookError> {
     let got = got.ok_or(WebhookError::MissingParameter("token"))?;
     if ct_eq(expected.as_bytes(), got.as_bytes()) {
@@ -291,7 +302,6 @@ pub(crate) fn check_token(expected: &str, got: Option<&str>) -> Result<(), Webho
 /// Messages whose text is blank carry nothing to analyse (stickers, file
 /// shares without a comment), so they are not stored at all.
 pub(crate) fn text_message(
-    platform: &'static str,
     message_id: String,
     conversation_key: String,
     sender_id: String,
@@ -301,7 +311,6 @@ pub(crate) fn text_message(
 ) -> Option<InboundMessage> {
     let text = text.trim();
     (!text.is_empty()).then(|| InboundMessage {
-        platform,
         message_id,
         conversation_key,
         sender_id,

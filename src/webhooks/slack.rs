@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    hmac_sha256, parse_json, redacted_debug, str_at, text_message, verify_timestamped,
-    InboundMessage, WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
+    hmac_sha256, parse_json, redacted_debug, required_str, str_at, text_message,
+    verify_timestamped, InboundMessage, WebhookError, WebhookOutcome, WebhookReply, WebhookRequest,
 };
 use crate::feedback::Speaker;
 
@@ -91,12 +91,8 @@ fn message(event: &Value) -> Result<Option<InboundMessage>, WebhookError> {
         }
         Some(_) => return Ok(None),
     };
-    let required = |pointer: &str, name: &'static str| match str_at(event, pointer) {
-        "" => Err(WebhookError::MissingParameter(name)),
-        value => Ok(value),
-    };
-    let channel = required("/channel", "event.channel")?;
-    let ts = required("/ts", "event.ts")?;
+    let channel = required_str(event, "/channel", "event.channel")?;
+    let ts = required_str(event, "/ts", "event.ts")?;
     let sent_at = ts
         .split('.')
         .next()
@@ -117,7 +113,6 @@ fn message(event: &Value) -> Result<Option<InboundMessage>, WebhookError> {
         user => user,
     };
     Ok(text_message(
-        PLATFORM,
         message_id,
         format!("{channel}:{thread}"),
         sender_id.to_string(),
@@ -217,7 +212,6 @@ mod tests {
         assert_eq!(
             got,
             vec![InboundMessage {
-                platform: "slack",
                 message_id: "c0ffee".into(),
                 conversation_key: "C2147483705:1355517500.000001".into(),
                 sender_id: "U2147483697".into(),

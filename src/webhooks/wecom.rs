@@ -20,7 +20,7 @@ use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::msgcrypt::{self, MsgCrypt};
+use super::msgcrypt::MsgCrypt;
 use super::{
     check_fresh, parse_timestamp, redacted_debug, text_message, InboundMessage, WebhookError,
     WebhookOutcome, WebhookReply, WebhookRequest,
@@ -30,14 +30,25 @@ use crate::feedback::Speaker;
 pub const PLATFORM: &str = "wecom";
 pub const MAX_SKEW_SECS: i64 = 3600;
 
+/// Callback secrets plus what the `kf/sync_msg` pull needs.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WecomConfig {
+    /// 企业ID: the receiver id of every encrypted callback.
+    pub corp_id: String,
+    /// 回调 Token and EncodingAESKey (43 characters).
     pub token: String,
     pub encoding_aes_key: String,
-    pub corp_id: String,
+    /// The 微信客服 application secret, for the pull's access token.
+    pub secret: String,
+    #[serde(default = "default_api_base_url")]
+    pub api_base_url: String,
 }
-redacted_debug!(WecomConfig: token, encoding_aes_key, corp_id);
+redacted_debug!(WecomConfig: corp_id, token, encoding_aes_key, secret, api_base_url);
+
+fn default_api_base_url() -> String {
+    "https://qyapi.weixin.qq.com".to_string()
+}
 
 impl WecomConfig {
     /// Also the startup check: fails on an unusable EncodingAESKey.
@@ -92,11 +103,6 @@ pub fn handle(
         messages: Vec::new(),
         reply,
     })
-}
-
-/// `msg_signature` for a callback (the shared WXBizMsgCrypt formula).
-pub fn sign(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -> String {
-    msgcrypt::signature(token, timestamp, nonce, encrypt)
 }
 
 /// The POST body WeCom sends around an `encrypt` field.
@@ -261,7 +267,6 @@ pub fn parse_sync_msg(body: &[u8]) -> Result<SyncMsgPage, WebhookError> {
             }
             let text = raw.text.map(|text| text.content).unwrap_or_default();
             messages.extend(text_message(
-                PLATFORM,
                 raw.msgid,
                 format!("{}:{}", raw.open_kfid, raw.external_userid),
                 sender_id,
@@ -301,6 +306,7 @@ pub fn sync_msg_request_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhooks::msgcrypt;
     use proptest::prelude::*;
 
     // The sample values of WeCom's WXBizMsgCrypt documentation.
@@ -314,6 +320,8 @@ mod tests {
             token: TOKEN.into(),
             encoding_aes_key: AES_KEY.into(),
             corp_id: CORP_ID.into(),
+            secret: "kf-secret".into(),
+            api_base_url: default_api_base_url(),
         }
     }
 
@@ -329,7 +337,7 @@ mod tests {
         let crypt = MsgCrypt::new(TOKEN, AES_KEY, receiver).unwrap();
         let encrypt = crypt.encrypt(inner.as_bytes());
         let ts = timestamp.to_string();
-        let signature = sign(TOKEN, &ts, "nonce1", &encrypt);
+        let signature = msgcrypt::signature(TOKEN, &ts, "nonce1", &encrypt);
         (
             query(&[
                 ("msg_signature", &signature),
@@ -463,7 +471,7 @@ mod tests {
     #[test]
     fn tampered_signature_is_rejected() {
         let (mut q, body) = post(KF_EVENT, CORP_ID, NOW);
-        q[0].1 = sign(TOKEN, "1", "2", "3");
+        q[0].1 = msgcrypt::signature(TOKEN, "1", "2", "3");
         assert_eq!(
             run("POST", &q, body.as_bytes()),
             Err(WebhookError::BadSignature)
@@ -517,7 +525,10 @@ mod tests {
         // Properly signed garbage ciphertext.
         let ts = NOW.to_string();
         let q = query(&[
-            ("msg_signature", &sign(TOKEN, &ts, "n", "@@@")),
+            (
+                "msg_signature",
+                &msgcrypt::signature(TOKEN, &ts, "n", "@@@"),
+            ),
             ("timestamp", &ts),
             ("nonce", "n"),
         ]);
@@ -548,7 +559,6 @@ mod tests {
         assert_eq!(
             page.messages,
             vec![InboundMessage {
-                platform: "wecom",
                 message_id: "from_msgid_4622416642169452483".into(),
                 conversation_key:
                     "wkAJ2GCAAASSm4_FhToWMFea0xAFfd3Q:wmAJ2GCAAAme1XQRC-NI-q0_ZM9ukoAw".into(),
@@ -618,7 +628,7 @@ mod tests {
         #[test]
         fn signed_arbitrary_encrypt_never_panics(encrypt in "[A-Za-z0-9+/=<>&]{0,200}") {
             let ts = NOW.to_string();
-            let q = query(&[("msg_signature", &sign(TOKEN, &ts, "n", &encrypt)), ("timestamp", &ts), ("nonce", "n")]);
+            let q = query(&[("msg_signature", &msgcrypt::signature(TOKEN, &ts, "n", &encrypt)), ("timestamp", &ts), ("nonce", "n")]);
             let _ = run("POST", &q, envelope(CORP_ID, &encrypt, "1").as_bytes());
         }
 
