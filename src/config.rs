@@ -54,6 +54,35 @@ pub struct Settings {
     /// Chat platforms' webhooks (`POST /webhooks/{platform}`); each is off
     /// until its secrets are set.
     pub webhooks: WebhookSettings,
+    /// Retries of outgoing deliveries (CDP pushes, alert notifications).
+    pub delivery: DeliverySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Wait after a first failed delivery; doubles per failure.
+    pub initial_backoff_seconds: u64,
+    /// Longest wait between two attempts.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            initial_backoff_seconds: 5,
+            max_backoff_seconds: 3600,
+        }
+    }
+}
+
+impl DeliverySettings {
+    pub fn backoff(&self) -> crate::delivery::Backoff {
+        crate::delivery::Backoff {
+            initial: std::time::Duration::from_secs(self.initial_backoff_seconds),
+            max: std::time::Duration::from_secs(self.max_backoff_seconds),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +140,7 @@ impl Default for Settings {
             demo: false,
             demo_file: PathBuf::from("./examples/demo_feedback.jsonl"),
             webhooks: WebhookSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }
@@ -264,6 +294,10 @@ impl Settings {
         layer!("XINSHENG_FULL_DURABILITY", full_durability);
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
         layer!("XINSHENG_DEMO", demo);
+        if let Some(value) = get("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS") {
+            self.delivery.initial_backoff_seconds =
+                parsed("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS", value)?;
+        }
         if let Some(value) = get("XINSHENG_CHAT_IDLE_MINUTES") {
             self.webhooks.chat_idle_minutes = parsed("XINSHENG_CHAT_IDLE_MINUTES", value)?;
         }

@@ -18,6 +18,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 pub mod conversations;
+pub mod events;
+pub mod outbox;
 
 use crate::feedback::{Analysis, NewFeedback, Source};
 
@@ -225,6 +227,8 @@ impl Store {
         connection.execute_batch(SCHEMA)?;
         add_missing_columns(&connection)?;
         connection.execute_batch(conversations::SCHEMA)?;
+        connection.execute_batch(events::SCHEMA)?;
+        connection.execute_batch(outbox::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })
@@ -338,6 +342,7 @@ impl Store {
     /// Call only after the index commit holding these items succeeded.
     /// An item changed since it was read (its revision moved on) stays
     /// pending: the analysis is of text that is no longer current.
+    /// Each recorded analysis appends to the event log ([`events`]).
     pub fn mark_indexed(
         &self,
         analysed: &[(i64, i64, &Analysis)],
@@ -355,7 +360,7 @@ impl Store {
                         id: *id,
                         message: format!("analysis does not serialise: {error}"),
                     })?;
-                update
+                let changed = update
                     .execute(params![
                         id,
                         ProcessingState::Indexed.as_str(),
@@ -365,6 +370,9 @@ impl Store {
                         revision
                     ])
                     .map_err(classify)?;
+                if changed > 0 {
+                    events::record_analysed(&transaction, *id, analysed_at)?;
+                }
             }
         }
         transaction.commit().map_err(classify)?;
