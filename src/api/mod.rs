@@ -2,6 +2,7 @@
 //! or model types here.
 
 pub mod boards;
+pub mod consumers;
 pub mod error;
 pub mod feedback;
 pub mod params;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub analyser: Arc<Analyser>,
     pub ingestor: Arc<Ingestor>,
     pub chat: Arc<crate::ingest::chat::ChatReceiver>,
+    pub consumers: Arc<crate::consumers::ConsumerProfiles>,
+    pub consumer_ids: crate::consumers::ids::ConsumerIds,
 }
 
 /// Runs blocking core work (SQLite, tantivy, analysis) off the async executor.
@@ -86,7 +89,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/feedback/{id}", web::get().to(feedback::get))
                 .route("/search", web::get().to(search::search))
                 .route("/boards/issues", web::get().to(boards::issues))
-                .route("/tags", web::get().to(tags)),
+                .route("/tags", web::get().to(tags))
+                .route("/consumers", web::get().to(consumers::audience))
+                .route("/consumers/export", web::get().to(consumers::export))
+                .route("/consumers/{id}", web::get().to(consumers::get))
+                .route("/consumer-tags", web::get().to(consumers::tags)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
@@ -95,9 +102,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let queue = blocking(move || store.queue_counts()).await?;
+    let (queue, outbox) = blocking(move || -> Result<_, crate::store::StoreError> {
+        Ok((store.queue_counts()?, store.outbox_counts()?))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
+        "outbox": outbox,
         "analyser_version": state.analyser.version(),
         "queue": queue,
         "indexed_documents": state.index.num_docs(),

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+pub mod consumers;
 pub mod conversations;
 pub mod events;
 pub mod outbox;
@@ -229,6 +230,7 @@ impl Store {
         connection.execute_batch(conversations::SCHEMA)?;
         connection.execute_batch(events::SCHEMA)?;
         connection.execute_batch(outbox::SCHEMA)?;
+        connection.execute_batch(consumers::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })
