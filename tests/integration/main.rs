@@ -3,6 +3,7 @@
 //! One test binary, one module per feature.
 
 mod cli;
+mod consumers;
 mod crash;
 mod feedback_api;
 mod server;
