@@ -142,7 +142,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         core.store.clone(),
         wakeup.clone(),
         core.settings.limits(),
-        core.settings.consumers.consumer_ids(),
+        core.settings.privacy(),
     ));
     if core.settings.demo {
         let added = load_demo(
@@ -175,7 +175,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         wakeup.clone(),
         core.settings.webhooks.clone(),
         wecom_pulls,
-        core.settings.consumers.consumer_ids(),
+        core.settings.privacy(),
     ));
     let wecom_puller = match wecom_puller {
         Some((wecom, requests)) => {

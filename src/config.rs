@@ -58,6 +58,9 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Consumer id hashing and the CDP push.
     pub consumers: crate::consumers::ConsumerSettings,
+    /// Mask phone, ID card and bank card numbers, e-mail addresses and
+    /// marked names and addresses at ingest, before storing or indexing.
+    pub mask_personal_data: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,6 +147,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             delivery: DeliverySettings::default(),
             consumers: Default::default(),
+            mask_personal_data: true,
         }
     }
 }
@@ -186,6 +190,13 @@ impl Settings {
         crate::ingest::validate::Limits {
             max_items: self.max_batch_items,
             max_text_chars: self.max_text_chars,
+        }
+    }
+
+    pub fn privacy(&self) -> crate::ingest::Privacy {
+        crate::ingest::Privacy {
+            mask_personal_data: self.mask_personal_data,
+            consumer_ids: self.consumers.consumer_ids(),
         }
     }
 
@@ -307,6 +318,7 @@ impl Settings {
         layer!("XINSHENG_FULL_DURABILITY", full_durability);
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
         layer!("XINSHENG_DEMO", demo);
+        layer!("XINSHENG_MASK_PERSONAL_DATA", mask_personal_data);
         if let Some(value) = get("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS") {
             self.delivery.initial_backoff_seconds =
                 parsed("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS", value)?;

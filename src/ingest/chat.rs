@@ -9,7 +9,6 @@ use std::sync::Arc;
 use super::wecom_pull::{PullQueue, PullRequest};
 use super::Wakeup;
 use crate::config::WebhookSettings;
-use crate::consumers::ids::ConsumerIds;
 use crate::feedback::Segment;
 use crate::store::conversations::{ChatTurn, TurnsReport};
 use crate::store::{Store, StoreError};
@@ -34,8 +33,9 @@ pub struct ChatReceiver {
     settings: WebhookSettings,
     /// The WeCom pull worker's queue, when WeCom is configured.
     wecom_pulls: Option<PullQueue>,
-    /// A customer's sender id becomes the conversation's consumer id.
-    consumer_ids: ConsumerIds,
+    /// Turns are masked like every item; a customer's sender id becomes the
+    /// conversation's consumer id, hashed when asked.
+    privacy: super::Privacy,
 }
 
 impl ChatReceiver {
@@ -44,14 +44,14 @@ impl ChatReceiver {
         wakeup: Arc<Wakeup>,
         settings: WebhookSettings,
         wecom_pulls: Option<PullQueue>,
-        consumer_ids: ConsumerIds,
+        privacy: super::Privacy,
     ) -> ChatReceiver {
         ChatReceiver {
             store,
             wakeup,
             settings,
             wecom_pulls,
-            consumer_ids,
+            privacy,
         }
     }
 
@@ -130,10 +130,10 @@ impl ChatReceiver {
             .iter()
             .map(|message| ChatTurn {
                 conversation_key: message.conversation_key.clone(),
-                sender_id: self.consumer_ids.stored(&message.sender_id),
+                sender_id: self.privacy.consumer_ids.stored(&message.sender_id),
                 segment: Segment {
                     speaker: message.speaker,
-                    text: message.text.clone(),
+                    text: self.privacy.mask_text(&message.text),
                     start_ms: None,
                     end_ms: None,
                     at: Some(message.sent_at),

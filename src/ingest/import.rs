@@ -88,7 +88,7 @@ pub struct ImportOptions {
     pub batch_size: usize,
     pub utc_offset_seconds: i64,
     pub limits: Limits,
-    pub consumer_ids: crate::consumers::ids::ConsumerIds,
+    pub privacy: super::Privacy,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -725,7 +725,7 @@ pub fn import_file(
         let value = complete(value, options);
         match validate::validate_item(row_index, &value, &options.limits, now) {
             Ok(mut item) => {
-                options.consumer_ids.apply(&mut item.consumer_id);
+                options.privacy.apply(&mut item);
                 batch.push(item)
             }
             Err(error) => report.invalid.push((row_number, error)),
@@ -757,7 +757,7 @@ mod tests {
                 max_items: 10_000,
                 max_text_chars: 20_000,
             },
-            consumer_ids: Default::default(),
+            privacy: Default::default(),
         }
     }
 

@@ -23,6 +23,8 @@ pub mod worker;
 use std::sync::Arc;
 
 use crate::consumers::ids::ConsumerIds;
+use crate::feedback::NewFeedback;
+use crate::nlp::pii;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -65,11 +67,43 @@ impl Wakeup {
     }
 }
 
+/// What ingest does to every item before it is stored or indexed, whatever
+/// its path (API, file import, chat webhook): personal data masked
+/// ([`pii`]), consumer ids hashed when the deployment asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct Privacy {
+    pub mask_personal_data: bool,
+    pub consumer_ids: ConsumerIds,
+}
+
+impl Privacy {
+    pub fn apply(&self, item: &mut NewFeedback) {
+        self.consumer_ids.apply(&mut item.consumer_id);
+        if !self.mask_personal_data {
+            return;
+        }
+        let replacements = item.meta.as_mut().map(pii::mask_meta).unwrap_or_default();
+        let mask = |text: &str| pii::mask_values(&pii::mask_text(text), &replacements).into_owned();
+        item.text = mask(&item.text);
+        for segment in &mut item.segments {
+            segment.text = mask(&segment.text);
+        }
+    }
+
+    pub fn mask_text(&self, text: &str) -> String {
+        if self.mask_personal_data {
+            pii::mask_text(text).into_owned()
+        } else {
+            text.to_string()
+        }
+    }
+}
+
 pub struct Ingestor {
     store: Arc<Store>,
     wakeup: Arc<Wakeup>,
     limits: Limits,
-    consumer_ids: ConsumerIds,
+    privacy: Privacy,
 }
 
 impl Ingestor {
@@ -77,13 +111,13 @@ impl Ingestor {
         store: Arc<Store>,
         wakeup: Arc<Wakeup>,
         limits: Limits,
-        consumer_ids: ConsumerIds,
+        privacy: Privacy,
     ) -> Ingestor {
         Ingestor {
             store,
             wakeup,
             limits,
-            consumer_ids,
+            privacy,
         }
     }
 
@@ -97,7 +131,7 @@ impl Ingestor {
         for (index, value) in values.iter().enumerate() {
             match validate::validate_item(index, value, &self.limits, now) {
                 Ok(mut item) => {
-                    self.consumer_ids.apply(&mut item.consumer_id);
+                    self.privacy.apply(&mut item);
                     items.push(item)
                 }
                 Err(error) => errors.push(error),

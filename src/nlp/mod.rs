@@ -14,6 +14,7 @@ pub mod language;
 pub mod lexicon;
 pub mod model;
 pub mod normalise;
+pub mod pii;
 pub mod refund_reasons;
 pub mod segment;
 pub mod tagger;

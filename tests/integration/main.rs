@@ -6,5 +6,6 @@ mod cli;
 mod consumers;
 mod crash;
 mod feedback_api;
+mod privacy;
 mod server;
 mod sources;
