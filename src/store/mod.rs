@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+pub mod alerts;
 pub mod conversations;
 
 use crate::feedback::{Analysis, NewFeedback, Source};
@@ -225,6 +226,7 @@ impl Store {
         connection.execute_batch(SCHEMA)?;
         add_missing_columns(&connection)?;
         connection.execute_batch(conversations::SCHEMA)?;
+        connection.execute_batch(alerts::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })
