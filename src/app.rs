@@ -143,6 +143,27 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .spawn(move || pipeline.run(&wakeup, &shutdown))?
     };
 
+    let alerts = Arc::new(crate::alerts::Alerts::open(
+        &core.settings,
+        core.store.clone(),
+        core.index.clone(),
+        &core.analyser.lexicon().tags,
+    )?);
+    let alert_evaluator = if alerts.rules.has_window_rules() {
+        let alerts = alerts.clone();
+        let shutdown = shutdown.clone();
+        let interval = Duration::from_secs(core.settings.alerts.evaluate_seconds);
+        Some(
+            std::thread::Builder::new()
+                .name("alert-evaluator".into())
+                .spawn(move || {
+                    crate::alerts::evaluate::run_evaluator(&alerts, interval, &shutdown)
+                })?,
+        )
+    } else {
+        None
+    };
+
     let (wecom_pulls, wecom_puller) = match &core.settings.webhooks.wecom {
         Some(wecom) => {
             let (queue, requests) = std::sync::mpsc::channel();
@@ -196,6 +217,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     wakeup.notify();
     if worker.join().is_err() {
         tracing::error!("analysis worker panicked");
+    }
+    if let Some(evaluator) = alert_evaluator {
+        if evaluator.join().is_err() {
+            tracing::error!("alert evaluator panicked");
+        }
     }
     if let Some(puller) = wecom_puller {
         if puller.join().is_err() {

@@ -518,6 +518,191 @@ mod tests {
         assert!(assess_spike(25, &noisy, &rule).fires);
     }
 
+    /// A real store, lexicon analyser and index in a temp directory, with
+    /// items analysed and committed through the normal pipeline.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        core: crate::app::Core,
+        next_id: std::cell::Cell<u32>,
+    }
+
+    const NOW: i64 = 1_795_150_800; // 2026-11-20 13:00 +08:00
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let settings = crate::config::Settings {
+                data_dir: dir.path().to_path_buf(),
+                lexicon_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"),
+                tagger: crate::config::TaggerKind::Lexicon,
+                ..crate::config::Settings::default()
+            };
+            let core = crate::app::Core::open(settings, true).expect("core");
+            Fixture {
+                _dir: dir,
+                core,
+                next_id: std::cell::Cell::new(0),
+            }
+        }
+
+        fn add(&self, text: &str, created_at: &[i64]) {
+            let items: Vec<serde_json::Value> = created_at
+                .iter()
+                .map(|at| {
+                    self.next_id.set(self.next_id.get() + 1);
+                    json!({"external_id": format!("r-{}", self.next_id.get()), "source": "review",
+                        "channel": "tmall", "text": text, "created_at": at})
+                })
+                .collect();
+            let ingestor = crate::ingest::Ingestor::new(
+                self.core.store.clone(),
+                Default::default(),
+                self.core.settings.limits(),
+            );
+            ingestor
+                .ingest_body(serde_json::to_string(&items).expect("json").as_bytes())
+                .expect("ingest");
+            self.core
+                .pipeline()
+                .drain(|_| {})
+                .expect("analyse and index");
+        }
+
+        fn alerts(&self, rules: &str) -> Alerts {
+            let tags = &self.core.analyser.lexicon().tags;
+            let rules = super::super::rules::parse(
+                std::path::Path::new("test.toml"),
+                rules,
+                &super::super::rules::RuleContext {
+                    tags,
+                    notifier_names: Vec::new(),
+                },
+            )
+            .expect("rules");
+            Alerts {
+                rules,
+                store: self.core.store.clone(),
+                index: self.core.index.clone(),
+                tags: tags.clone(),
+                public_url: "http://ui.example".into(),
+                utc_offset_seconds: 8 * 3600,
+            }
+        }
+    }
+
+    const SPIKE_RULE: &str = r#"
+        [[rule]]
+        id = "spike"
+        kind = "tag_spike"
+        tag = "*"
+        min_count = 5
+        cooldown_minutes = 30
+    "#;
+
+    fn fired_keys(report: &EvaluationReport) -> Vec<String> {
+        report
+            .fired
+            .iter()
+            .map(|record| record.key.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_spike_fires_once_clears_and_respects_the_cooldown() {
+        let fixture = Fixture::new();
+        // Quiet baseline: one complaint at this time of day, three days ago.
+        fixture.add("物流太慢了", &[NOW - 3 * SECONDS_PER_DAY - 600]);
+        fixture.add(
+            "物流太慢了，等了好久",
+            &[
+                NOW - 300,
+                NOW - 600,
+                NOW - 900,
+                NOW - 1200,
+                NOW - 1500,
+                NOW - 1800,
+            ],
+        );
+        // Noise: a tag below min_count.
+        fixture.add("客服态度很差", &[NOW - 300, NOW - 600]);
+        let alerts = fixture.alerts(SPIKE_RULE);
+
+        let first = alerts.evaluate(NOW).expect("evaluate");
+        assert_eq!(fired_keys(&first), ["spike:logistics.speed"]);
+        let record = &first.fired[0];
+        assert_eq!(record.detail["current"], 6);
+        assert_eq!(record.detail["baseline"], json!([0, 0, 1, 0, 0, 0, 0]));
+        assert_eq!(record.detail["evidence"].as_array().map(Vec::len), Some(1));
+        assert!(record
+            .link
+            .starts_with("http://ui.example/#/search?tag=logistics.speed&polarity=neg&from="));
+        assert!(record.text.contains("**6** 条"), "{}", record.text);
+
+        let second = alerts.evaluate(NOW + 60).expect("evaluate");
+        assert!(second.fired.is_empty(), "the same spike alerts once");
+        assert_eq!(second.holding, ["spike:logistics.speed"]);
+
+        // Two hours later the window is empty: the key clears.
+        let later = NOW + 2 * 3600;
+        let cleared = alerts.evaluate(later).expect("evaluate");
+        assert_eq!(cleared.cleared, ["spike:logistics.speed"]);
+
+        // A new spike within the cooldown stays silent, after it fires again.
+        fixture.add(
+            "物流太慢了",
+            &[
+                later + 60,
+                later + 120,
+                later + 180,
+                later + 240,
+                later + 300,
+            ],
+        );
+        let cooling = alerts.evaluate(later + 600).expect("evaluate");
+        assert!(cooling.fired.is_empty());
+        assert_eq!(cooling.holding, ["spike:logistics.speed"]);
+        let after_cooldown = alerts.evaluate(later + 1800).expect("evaluate");
+        assert_eq!(fired_keys(&after_cooldown), ["spike:logistics.speed"]);
+    }
+
+    #[test]
+    fn counts_at_baseline_level_are_noise() {
+        let fixture = Fixture::new();
+        let same_time_each_day: Vec<i64> = (0..=7)
+            .flat_map(|day| {
+                let at = NOW - day * SECONDS_PER_DAY - 900;
+                [at, at - 60, at - 120, at - 180, at - 240, at - 300]
+            })
+            .collect();
+        fixture.add("物流太慢了", &same_time_each_day);
+        let report = fixture.alerts(SPIKE_RULE).evaluate(NOW).expect("evaluate");
+        assert!(report.fired.is_empty(), "{:?}", fired_keys(&report));
+    }
+
+    #[test]
+    fn a_library_negative_rate_over_its_threshold_fires() {
+        let fixture = Fixture::new();
+        fixture.add("物流太慢了", &[NOW - 60, NOW - 120, NOW - 180]);
+        fixture.add("物流很快", &[NOW - 240]);
+        let rules = r#"
+            [[rule]]
+            id = "rate"
+            kind = "library_negative_rate"
+            library = "*"
+            window_minutes = 60
+            threshold = 0.7
+            min_mentions = 4
+        "#;
+        let alerts = fixture.alerts(rules);
+        let report = alerts.evaluate(NOW).expect("evaluate");
+        assert_eq!(fired_keys(&report), ["rate:logistics"]);
+        assert_eq!(report.fired[0].detail["negative"], 3);
+        assert_eq!(report.fired[0].detail["mentions"], 4);
+        fixture.add("物流很快", &[NOW - 30]);
+        let diluted = alerts.evaluate(NOW + 60).expect("evaluate");
+        assert_eq!(diluted.cleared, ["rate:logistics"], "3 of 5 is below 0.7");
+    }
+
     #[test]
     fn counts_at_baseline_level_do_not_fire() {
         let rule = spike(3, 2.0, 3.0);

@@ -172,6 +172,31 @@ pub struct Alerts {
 }
 
 impl Alerts {
+    /// Loads and validates the rules file against the lexicon's tags and
+    /// the configured notifiers.
+    pub fn open(
+        settings: &crate::config::Settings,
+        store: Arc<Store>,
+        index: Arc<FeedbackIndex>,
+        tags: &[TagDefinition],
+    ) -> Result<Alerts, AlertsError> {
+        let rules = rules::load(
+            &settings.alerts_file,
+            &rules::RuleContext {
+                tags,
+                notifier_names: settings.alerts.notifiers.keys().cloned().collect(),
+            },
+        )?;
+        Ok(Alerts {
+            rules,
+            store,
+            index,
+            tags: tags.to_vec(),
+            public_url: settings.public_url.clone(),
+            utc_offset_seconds: settings.utc_offset_seconds(),
+        })
+    }
+
     pub(crate) fn tag_name(&self, tag_id: &str) -> String {
         self.tags
             .iter()

@@ -1,6 +1,7 @@
 //! HTTP handlers only: parse, call the core, map errors. No tantivy, SQL
 //! or model types here.
 
+pub mod alerts;
 pub mod boards;
 pub mod error;
 pub mod feedback;
@@ -86,7 +87,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/feedback/{id}", web::get().to(feedback::get))
                 .route("/search", web::get().to(search::search))
                 .route("/boards/issues", web::get().to(boards::issues))
-                .route("/tags", web::get().to(tags)),
+                .route("/tags", web::get().to(tags))
+                .route("/alerts", web::get().to(alerts::list)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
