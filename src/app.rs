@@ -10,8 +10,10 @@ use actix_web::{web, App, HttpServer};
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
+use crate::delivery::{DeliveryWorker, Destination};
 use crate::index::{FeedbackIndex, Opened};
 use crate::ingest::chat::ChatReceiver;
+use crate::ingest::projections::Projections;
 use crate::ingest::wecom_pull::{run_pull_worker, WecomClient};
 use crate::ingest::worker::Pipeline;
 use crate::ingest::{Ingestor, Wakeup};
@@ -23,6 +25,7 @@ pub struct Core {
     pub store: Arc<Store>,
     pub analyser: Arc<Analyser>,
     pub index: Arc<FeedbackIndex>,
+    pub projections: Projections,
 }
 
 impl Core {
@@ -45,11 +48,13 @@ impl Core {
                 );
             }
         }
+        let projections = Projections::new(Vec::new());
         Ok(Core {
             settings,
             store,
             analyser,
             index: Arc::new(index),
+            projections,
         })
     }
 
@@ -60,6 +65,7 @@ impl Core {
             analyser: self.analyser.clone(),
             batch_size: self.settings.analysis_batch.max(1),
             commit_interval: Duration::from_millis(self.settings.commit_interval_ms),
+            projections: self.projections.clone(),
         }
     }
 }
@@ -197,6 +203,20 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
 
+    let delivery_wakeup = Arc::new(Wakeup::default());
+    let delivery = {
+        let worker = DeliveryWorker {
+            store: core.store.clone(),
+            backoff: core.settings.delivery.backoff(),
+        };
+        let settings = core.settings.clone();
+        let wakeup = delivery_wakeup.clone();
+        let shutdown = shutdown.clone();
+        std::thread::Builder::new()
+            .name("delivery".into())
+            .spawn(move || worker.run(|| destinations(&settings), &wakeup, &shutdown))?
+    };
+
     let state = web::Data::new(AppState {
         settings: core.settings.clone(),
         store: core.store.clone(),
@@ -223,10 +243,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::error!("alert evaluator panicked");
         }
     }
+    delivery_wakeup.notify();
+    if delivery.join().is_err() {
+        tracing::error!("delivery thread panicked");
+    }
     if let Some(puller) = wecom_puller {
         if puller.join().is_err() {
             tracing::error!("WeCom pull worker panicked");
         }
     }
     result.map_err(Into::into)
+}
+
+/// Receivers of outbox messages configured in `settings`. Runs on the
+/// delivery thread (blocking HTTP clients).
+fn destinations(settings: &Settings) -> Vec<Box<dyn Destination>> {
+    let destinations: Vec<Box<dyn Destination>> = Vec::new();
+    let _ = settings;
+    destinations
 }

@@ -60,6 +60,35 @@ pub struct Settings {
     pub public_url: String,
     /// Alert evaluation and notifiers (`[alerts]`, `[alerts.notifiers.NAME]`).
     pub alerts: crate::alerts::AlertSettings,
+    /// Retries of outgoing deliveries (CDP pushes, alert notifications).
+    pub delivery: DeliverySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Wait after a first failed delivery; doubles per failure.
+    pub initial_backoff_seconds: u64,
+    /// Longest wait between two attempts.
+    pub max_backoff_seconds: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            initial_backoff_seconds: 5,
+            max_backoff_seconds: 3600,
+        }
+    }
+}
+
+impl DeliverySettings {
+    pub fn backoff(&self) -> crate::delivery::Backoff {
+        crate::delivery::Backoff {
+            initial: std::time::Duration::from_secs(self.initial_backoff_seconds),
+            max: std::time::Duration::from_secs(self.max_backoff_seconds),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +149,7 @@ impl Default for Settings {
             alerts_file: PathBuf::from("./lexicons/alerts.toml"),
             public_url: "http://127.0.0.1:8080".to_string(),
             alerts: crate::alerts::AlertSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }
@@ -293,6 +323,10 @@ impl Settings {
         layer!("XINSHENG_DEMO", demo);
         layer!("XINSHENG_ALERTS_FILE", alerts_file, path);
         layer!("XINSHENG_PUBLIC_URL", public_url);
+        if let Some(value) = get("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS") {
+            self.delivery.initial_backoff_seconds =
+                parsed("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS", value)?;
+        }
         if let Some(value) = get("XINSHENG_CHAT_IDLE_MINUTES") {
             self.webhooks.chat_idle_minutes = parsed("XINSHENG_CHAT_IDLE_MINUTES", value)?;
         }

@@ -14,6 +14,7 @@
 
 pub mod chat;
 pub mod import;
+pub mod projections;
 pub mod transcript;
 pub mod validate;
 pub mod wecom_pull;

@@ -15,6 +15,7 @@ use crate::index::{FeedbackIndex, IndexError};
 use crate::nlp::{Analyser, AnalysisInput};
 use crate::store::{Store, StoreError, StoredFeedback};
 
+use super::projections::Projections;
 use super::Wakeup;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub struct Pipeline {
     pub analyser: Arc<Analyser>,
     pub batch_size: usize,
     pub commit_interval: Duration,
+    /// Derived views brought up to date after every commit.
+    pub projections: Projections,
 }
 
 /// Items analysed and staged in the index but not yet committed.
@@ -85,6 +88,7 @@ impl Pipeline {
             .mark_indexed(&analysed, crate::time::now_unix())?;
         let count = staged.items.len();
         *staged = Staged::default();
+        self.projections.catch_up(&self.store);
         Ok(count)
     }
 
@@ -114,7 +118,14 @@ impl Pipeline {
         while !shutdown.load(Ordering::Relaxed) {
             match self.round(&mut staged, &mut last_claimed) {
                 Ok(true) => {}
-                Ok(false) => wakeup.wait(self.idle_wait(&staged)),
+                Ok(false) => {
+                    // Also retries a projection that failed, and lets one
+                    // added since the last run catch up on the log.
+                    if staged.items.is_empty() {
+                        self.projections.catch_up(&self.store);
+                    }
+                    wakeup.wait(self.idle_wait(&staged))
+                }
                 Err(error) => {
                     tracing::error!(%error, "analysis round failed; pending items will be retried");
                     // Staged documents may or may not be in the index; the

@@ -19,6 +19,8 @@ use serde::Serialize;
 
 pub mod alerts;
 pub mod conversations;
+pub mod events;
+pub mod outbox;
 
 use crate::feedback::{Analysis, NewFeedback, Source};
 
@@ -227,6 +229,8 @@ impl Store {
         add_missing_columns(&connection)?;
         connection.execute_batch(conversations::SCHEMA)?;
         connection.execute_batch(alerts::SCHEMA)?;
+        connection.execute_batch(events::SCHEMA)?;
+        connection.execute_batch(outbox::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })
@@ -340,6 +344,7 @@ impl Store {
     /// Call only after the index commit holding these items succeeded.
     /// An item changed since it was read (its revision moved on) stays
     /// pending: the analysis is of text that is no longer current.
+    /// Each recorded analysis appends to the event log ([`events`]).
     pub fn mark_indexed(
         &self,
         analysed: &[(i64, i64, &Analysis)],
@@ -357,7 +362,7 @@ impl Store {
                         id: *id,
                         message: format!("analysis does not serialise: {error}"),
                     })?;
-                update
+                let changed = update
                     .execute(params![
                         id,
                         ProcessingState::Indexed.as_str(),
@@ -367,6 +372,9 @@ impl Store {
                         revision
                     ])
                     .map_err(classify)?;
+                if changed > 0 {
+                    events::record_analysed(&transaction, *id, analysed_at)?;
+                }
             }
         }
         transaction.commit().map_err(classify)?;

@@ -1,0 +1,100 @@
+//! Projections: views derived from analysed items (consumer profiles, the
+//! follow-up queue, severe-signal alerts), fed from the analysis event log
+//! (see [`crate::store::events`]).
+//!
+//! The worker runs [`Projections::catch_up`] after each index commit, and
+//! the CLI after draining the queue, so a projection lags the index by at
+//! most one commit. Each projection reads events after its stored cursor
+//! and records its progress in the same transaction as its effects; a
+//! failing projection is logged and retried at the next round without
+//! holding up the others or the index.
+
+use std::sync::Arc;
+
+use crate::store::events::AnalysedEvent;
+use crate::store::{Store, StoreError};
+
+/// Events handed to a projection per call.
+pub const EVENTS_PER_ROUND: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub trait Projection: Send + Sync {
+    /// Stable name: the key of the projection's cursor.
+    fn name(&self) -> &'static str;
+
+    /// Applies `events` (in `seq` order, non-empty) and advances the
+    /// projection's cursor to the last one, atomically with its writes
+    /// (`store::events::set_projection_cursor`, or `Store::advance_projection`
+    /// when it writes nothing to the database).
+    fn apply(&self, events: &[AnalysedEvent]) -> Result<(), ProjectionError>;
+}
+
+#[derive(Clone, Default)]
+pub struct Projections {
+    list: Vec<Arc<dyn Projection>>,
+}
+
+impl Projections {
+    pub fn new(list: Vec<Arc<dyn Projection>>) -> Projections {
+        Projections { list }
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.list
+            .iter()
+            .map(|projection| projection.name())
+            .collect()
+    }
+
+    /// Brings every projection up to the end of the log; returns how many
+    /// events were applied in all. Errors are logged, not returned: the
+    /// events stay and the next round retries.
+    pub fn catch_up(&self, store: &Store) -> usize {
+        let mut applied = 0;
+        for projection in &self.list {
+            match catch_up_one(store, projection.as_ref()) {
+                Ok(count) => applied += count,
+                Err(error) => tracing::error!(
+                    projection = projection.name(),
+                    %error,
+                    "projection failed; it retries at the next round"
+                ),
+            }
+        }
+        if applied > 0 {
+            if let Err(error) = store.prune_events(&self.names()) {
+                tracing::warn!(%error, "cannot prune the analysis event log");
+            }
+        }
+        applied
+    }
+}
+
+fn catch_up_one(store: &Store, projection: &dyn Projection) -> Result<usize, ProjectionError> {
+    let mut applied = 0;
+    loop {
+        let cursor = store.projection_cursor(projection.name())?;
+        let events = store.analysed_after(cursor, EVENTS_PER_ROUND)?;
+        if events.is_empty() {
+            return Ok(applied);
+        }
+        projection.apply(&events)?;
+        applied += events.len();
+        if store.projection_cursor(projection.name())? <= cursor {
+            return Err(ProjectionError::Invalid(format!(
+                "projection {} applied events without advancing its cursor",
+                projection.name()
+            )));
+        }
+        if events.len() < EVENTS_PER_ROUND {
+            return Ok(applied);
+        }
+    }
+}
