@@ -26,6 +26,8 @@ pub struct Core {
     pub analyser: Arc<Analyser>,
     pub index: Arc<FeedbackIndex>,
     pub projections: Projections,
+    /// Alert rules; the severe ones run as the `alerts` projection.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl Core {
@@ -48,13 +50,24 @@ impl Core {
                 );
             }
         }
-        let projections = Projections::new(Vec::new());
+        let index = Arc::new(index);
+        let alerts = Arc::new(crate::alerts::Alerts::open(
+            &settings,
+            store.clone(),
+            index.clone(),
+            &analyser.lexicon().tags,
+        )?);
+        let projections =
+            Projections::new(vec![Arc::new(crate::alerts::severe::SevereProjection {
+                alerts: alerts.clone(),
+            })]);
         Ok(Core {
             settings,
             store,
             analyser,
-            index: Arc::new(index),
+            index,
             projections,
+            alerts,
         })
     }
 
@@ -149,14 +162,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .spawn(move || pipeline.run(&wakeup, &shutdown))?
     };
 
-    let alerts = Arc::new(crate::alerts::Alerts::open(
-        &core.settings,
-        core.store.clone(),
-        core.index.clone(),
-        &core.analyser.lexicon().tags,
-    )?);
-    let alert_evaluator = if alerts.rules.has_window_rules() {
-        let alerts = alerts.clone();
+    let alert_evaluator = if core.alerts.rules.has_window_rules() {
+        let alerts = core.alerts.clone();
         let shutdown = shutdown.clone();
         let interval = Duration::from_secs(core.settings.alerts.evaluate_seconds);
         Some(
@@ -258,7 +265,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// Receivers of outbox messages configured in `settings`. Runs on the
 /// delivery thread (blocking HTTP clients).
 fn destinations(settings: &Settings) -> Vec<Box<dyn Destination>> {
-    let destinations: Vec<Box<dyn Destination>> = Vec::new();
-    let _ = settings;
+    let mut destinations: Vec<Box<dyn Destination>> = Vec::new();
+    destinations.extend(crate::alerts::destinations(&settings.alerts.notifiers));
     destinations
 }

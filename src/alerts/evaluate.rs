@@ -518,77 +518,7 @@ mod tests {
         assert!(assess_spike(25, &noisy, &rule).fires);
     }
 
-    /// A real store, lexicon analyser and index in a temp directory, with
-    /// items analysed and committed through the normal pipeline.
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        core: crate::app::Core,
-        next_id: std::cell::Cell<u32>,
-    }
-
-    const NOW: i64 = 1_795_150_800; // 2026-11-20 13:00 +08:00
-
-    impl Fixture {
-        fn new() -> Fixture {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let settings = crate::config::Settings {
-                data_dir: dir.path().to_path_buf(),
-                lexicon_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"),
-                tagger: crate::config::TaggerKind::Lexicon,
-                ..crate::config::Settings::default()
-            };
-            let core = crate::app::Core::open(settings, true).expect("core");
-            Fixture {
-                _dir: dir,
-                core,
-                next_id: std::cell::Cell::new(0),
-            }
-        }
-
-        fn add(&self, text: &str, created_at: &[i64]) {
-            let items: Vec<serde_json::Value> = created_at
-                .iter()
-                .map(|at| {
-                    self.next_id.set(self.next_id.get() + 1);
-                    json!({"external_id": format!("r-{}", self.next_id.get()), "source": "review",
-                        "channel": "tmall", "text": text, "created_at": at})
-                })
-                .collect();
-            let ingestor = crate::ingest::Ingestor::new(
-                self.core.store.clone(),
-                Default::default(),
-                self.core.settings.limits(),
-            );
-            ingestor
-                .ingest_body(serde_json::to_string(&items).expect("json").as_bytes())
-                .expect("ingest");
-            self.core
-                .pipeline()
-                .drain(|_| {})
-                .expect("analyse and index");
-        }
-
-        fn alerts(&self, rules: &str) -> Alerts {
-            let tags = &self.core.analyser.lexicon().tags;
-            let rules = super::super::rules::parse(
-                std::path::Path::new("test.toml"),
-                rules,
-                &super::super::rules::RuleContext {
-                    tags,
-                    notifier_names: Vec::new(),
-                },
-            )
-            .expect("rules");
-            Alerts {
-                rules,
-                store: self.core.store.clone(),
-                index: self.core.index.clone(),
-                tags: tags.clone(),
-                public_url: "http://ui.example".into(),
-                utc_offset_seconds: 8 * 3600,
-            }
-        }
-    }
+    use super::super::test_fixture::{Fixture, NOW};
 
     const SPIKE_RULE: &str = r#"
         [[rule]]

@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use super::evaluate::SpikeAssessment;
 use super::rules::Severity;
+use crate::store::alerts::AlertRecord;
+use crate::store::outbox::OutboxMessage;
 
 /// Evidence lines are cut to this many characters.
 pub const EVIDENCE_CHARS: usize = 60;
@@ -236,6 +238,87 @@ pub fn severe(severity: Severity, facts: &SevereFacts<'_>, link: &str) -> Messag
     Message { title, text }
 }
 
+/// Every robot message carries this, so a DingTalk robot secured by
+/// keyword (自定义关键词) can be set to it.
+pub const ROBOT_KEYWORD: &str = "心声告警";
+
+/// Reads an outbox payload back as the alert it was written from; a
+/// payload that does not parse (written by a later version, say) is shown
+/// as its JSON rather than blocking the queue behind it.
+fn alert_of(message: &OutboxMessage) -> AlertRecord {
+    serde_json::from_value(message.payload.clone()).unwrap_or_else(|_| {
+        let raw = quote(&message.payload.to_string(), 300);
+        AlertRecord {
+            id: message.id,
+            rule: String::new(),
+            key: String::new(),
+            kind: String::new(),
+            severity: String::new(),
+            title: format!("{ROBOT_KEYWORD} #{}", message.id),
+            text: raw,
+            detail: serde_json::Value::Null,
+            link: String::new(),
+            fired_at: message.created_at,
+            targets: Vec::new(),
+        }
+    })
+}
+
+/// Cuts `text` to at most `max_bytes` bytes at a character boundary.
+fn cut_to_bytes(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// One robot message for a batch of alerts, at most `max_bytes` of text.
+/// One alert: its own title and body. Several: a header and the bodies one
+/// after the other, or, when they do not fit, one line per alert with its
+/// link. Links are never cut off.
+pub fn robot_markdown(messages: &[OutboxMessage], max_bytes: usize) -> Message {
+    let alerts: Vec<AlertRecord> = messages.iter().map(alert_of).collect();
+    let footer = format!("\n\n— {ROBOT_KEYWORD}");
+    let title = match alerts.as_slice() {
+        [only] => only.title.clone(),
+        [first, ..] => format!("{ROBOT_KEYWORD} {} 条：{}", alerts.len(), first.title),
+        [] => ROBOT_KEYWORD.to_string(),
+    };
+    let full = if alerts.len() == 1 {
+        format!("{}{footer}", alerts[0].text.trim_end())
+    } else {
+        let bodies: Vec<&str> = alerts.iter().map(|alert| alert.text.trim_end()).collect();
+        format!(
+            "#### {ROBOT_KEYWORD} · {} 条\n\n{}{footer}",
+            alerts.len(),
+            bodies.join("\n\n---\n\n")
+        )
+    };
+    if full.len() <= max_bytes {
+        return Message { title, text: full };
+    }
+    let mut summary = if alerts.len() == 1 {
+        String::new()
+    } else {
+        format!("#### {ROBOT_KEYWORD} · {} 条\n\n", alerts.len())
+    };
+    for alert in &alerts {
+        let link = if alert.link.is_empty() {
+            String::new()
+        } else {
+            format!(" [查看明细]({})", alert.link)
+        };
+        summary.push_str(&format!("- **{}**{link}\n", alert.title));
+    }
+    let summary_with_footer = format!("{}{footer}", summary.trim_end());
+    let text = cut_to_bytes(&summary_with_footer, max_bytes).to_string();
+    Message { title, text }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +415,57 @@ mod tests {
         assert!(message.text.contains("反馈 #42"));
         assert!(message.text.contains("> 再不处理我就打12315投诉"));
         assert!(message.text.contains("顾客：u-1"));
+    }
+
+    fn outbox(id: i64, title: &str, text: &str) -> OutboxMessage {
+        OutboxMessage {
+            id,
+            target: "alerts.ops".into(),
+            payload: serde_json::json!({
+                "id": id, "rule": "r", "key": format!("r:{id}"), "kind": "tag_spike",
+                "severity": "warning", "title": title, "text": text,
+                "detail": {}, "link": format!("http://x/{id}"), "fired_at": 0, "targets": ["ops"]
+            }),
+            created_at: 0,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn robot_messages_batch_alerts_and_fall_back_to_one_line_each() {
+        let one = robot_markdown(&[outbox(1, "甲", "### 甲\n\n正文")], 4_000);
+        assert_eq!(one.title, "甲");
+        assert_eq!(one.text, "### 甲\n\n正文\n\n— 心声告警");
+
+        let two = robot_markdown(
+            &[outbox(1, "甲", "### 甲"), outbox(2, "乙", "### 乙")],
+            4_000,
+        );
+        assert_eq!(two.title, "心声告警 2 条：甲");
+        assert_eq!(
+            two.text,
+            "#### 心声告警 · 2 条\n\n### 甲\n\n---\n\n### 乙\n\n— 心声告警"
+        );
+
+        let long = "很长".repeat(1_000);
+        let compact = robot_markdown(&[outbox(1, "甲", &long), outbox(2, "乙", &long)], 4_000);
+        assert_eq!(
+            compact.text,
+            "#### 心声告警 · 2 条\n\n- **甲** [查看明细](http://x/1)\n- **乙** [查看明细](http://x/2)\n\n— 心声告警"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_payload_is_shown_not_stuck() {
+        let message = OutboxMessage {
+            id: 7,
+            target: "alerts.ops".into(),
+            payload: serde_json::json!({"unexpected": true}),
+            created_at: 0,
+            attempts: 0,
+        };
+        let markdown = robot_markdown(&[message], 4_000);
+        assert_eq!(markdown.title, "心声告警 #7");
+        assert!(markdown.text.contains("unexpected"));
     }
 }

@@ -30,6 +30,8 @@ pub mod evaluate;
 pub mod message;
 pub mod rules;
 pub mod severe;
+#[cfg(test)]
+mod test_fixture;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -145,6 +147,46 @@ impl NotifierConfig {
     }
 }
 
+/// The delivery destinations of the configured notifiers. Runs on the
+/// delivery thread: blocking HTTP clients must not be built on the async
+/// runtime. A notifier whose client cannot be built is logged and left out
+/// (its messages wait in the outbox).
+pub fn destinations(
+    notifiers: &BTreeMap<String, NotifierConfig>,
+) -> Vec<Box<dyn crate::delivery::Destination>> {
+    use crate::delivery::{dingtalk_robot::DingtalkRobot, http, wecom_robot::WecomRobot};
+    let mut destinations: Vec<Box<dyn crate::delivery::Destination>> = Vec::new();
+    for (name, notifier) in notifiers {
+        let target = crate::store::alerts::outbox_target(name);
+        let built: Result<Box<dyn crate::delivery::Destination>, _> = match notifier.kind {
+            NotifierKind::Dingtalk => {
+                DingtalkRobot::new(target, notifier.url.clone(), notifier.secret.clone())
+                    .map(|robot| Box::new(robot) as Box<dyn crate::delivery::Destination>)
+            }
+            NotifierKind::Wecom => WecomRobot::new(target, notifier.url.clone())
+                .map(|robot| Box::new(robot) as Box<dyn crate::delivery::Destination>),
+            NotifierKind::Generic => http::client(&target).map(|client| {
+                Box::new(http::SignedJsonDestination {
+                    target,
+                    url: notifier.url.clone(),
+                    secret: notifier.secret.clone().unwrap_or_default(),
+                    envelope: "alerts",
+                    max_batch: GENERIC_MAX_BATCH,
+                    client,
+                }) as Box<dyn crate::delivery::Destination>
+            }),
+        };
+        match built {
+            Ok(destination) => destinations.push(destination),
+            Err(error) => tracing::error!(notifier = %name, %error, "alert notifier unavailable"),
+        }
+    }
+    destinations
+}
+
+/// Alerts per generic webhook call.
+pub const GENERIC_MAX_BATCH: usize = 20;
+
 /// Valid notifier names: they appear in rules and outbox targets.
 pub fn valid_notifier_name(name: &str) -> bool {
     !name.is_empty()
@@ -152,11 +194,6 @@ pub fn valid_notifier_name(name: &str) -> bool {
         && name
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-}
-
-/// The outbox target a notifier's messages are queued under.
-pub fn outbox_target(notifier_name: &str) -> String {
-    format!("alerts.{notifier_name}")
 }
 
 /// Everything the rules need at run time.
@@ -258,7 +295,7 @@ pub fn recent_alerts(
         rows: page
             .alerts
             .into_iter()
-            .map(|record| AlertRow::from_record(record, utc_offset_seconds))
+            .map(|entry| AlertRow::from_record(entry.record, utc_offset_seconds))
             .collect(),
     })
 }

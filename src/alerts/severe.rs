@@ -26,10 +26,14 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Serialize;
 use serde_json::json;
 
+use std::sync::Arc;
+
 use super::evaluate::alert_key;
 use super::message::{self, SevereFacts};
 use super::Alerts;
-use crate::store::alerts::NewAlert;
+use crate::ingest::projections::{Projection, ProjectionError};
+use crate::store::alerts::{FireOutcome, NewAlert};
+use crate::store::events::AnalysedEvent;
 use crate::store::StoredFeedback;
 use crate::time::{local_day_start, SECONDS_PER_DAY};
 
@@ -367,6 +371,50 @@ impl Alerts {
     }
 }
 
+/// The severe rules as the `alerts` projection of the analysis events: an
+/// item's alerts fire in the same transaction that advances the cursor.
+pub struct SevereProjection {
+    pub alerts: Arc<Alerts>,
+}
+
+pub const PROJECTION_NAME: &str = "alerts";
+
+impl SevereProjection {
+    /// Applies `events` as of `now` (the projection passes the wall clock;
+    /// tests pin it).
+    pub fn apply_at(&self, events: &[AnalysedEvent], now: i64) -> Result<usize, ProjectionError> {
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
+        let raised: Vec<NewAlert> = events
+            .iter()
+            .flat_map(|event| self.alerts.severe_alerts(&event.item, now))
+            .collect();
+        let outcomes =
+            self.alerts
+                .store
+                .fire_alerts_for_events(&raised, PROJECTION_NAME, last.seq, now)?;
+        let mut fired = 0;
+        for outcome in outcomes {
+            if let FireOutcome::Fired(record) = outcome {
+                tracing::info!(rule = %record.rule, key = %record.key, id = record.id, "severe alert fired");
+                fired += 1;
+            }
+        }
+        Ok(fired)
+    }
+}
+
+impl Projection for SevereProjection {
+    fn name(&self) -> &'static str {
+        PROJECTION_NAME
+    }
+
+    fn apply(&self, events: &[AnalysedEvent]) -> Result<(), ProjectionError> {
+        self.apply_at(events, crate::time::now_unix()).map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,6 +518,58 @@ mod tests {
         let found = matcher().find("物流很快。再不处理我就打12315投诉！谢谢");
         assert_eq!(found[0].span, [12, 17]);
         assert_eq!(found[0].sentence, "再不处理我就打12315投诉！");
+    }
+
+    #[test]
+    fn the_projection_fires_once_per_item_and_never_for_old_or_negated_items() {
+        use super::super::test_fixture::{Fixture, NOW};
+        let fixture = Fixture::new();
+        fixture.add("再不处理我就打12315投诉", &[NOW - 60]);
+        fixture.add("没有过敏，穿着很舒服", &[NOW - 60]);
+        fixture.add("充电器起火了", &[NOW - 5 * 24 * 3600]);
+        let rules = r#"
+            [[rule]]
+            id = "threat"
+            kind = "severe"
+            words = ["12315", "投诉"]
+            [[rule]]
+            id = "safety"
+            kind = "severe"
+            words = ["起火", "过敏"]
+            max_age_hours = 72
+        "#;
+        let projection = SevereProjection {
+            alerts: Arc::new(fixture.alerts(rules)),
+        };
+        let store = &fixture.core.store;
+        let events = store.analysed_after(0, 100).expect("events");
+        assert_eq!(events.len(), 3);
+        assert_eq!(projection.apply_at(&events, NOW).expect("apply"), 1);
+        assert_eq!(
+            store.projection_cursor(PROJECTION_NAME).expect("cursor"),
+            events[2].seq
+        );
+        // Applied again (a crash before the cursor moved on): nothing new.
+        assert_eq!(projection.apply_at(&events, NOW).expect("apply"), 0);
+        // Reanalysis writes new events for the same items: still nothing.
+        store.requeue_all().expect("requeue");
+        fixture.drain();
+        let again = store.analysed_after(events[2].seq, 100).expect("events");
+        assert_eq!(again.len(), 3);
+        assert_eq!(projection.apply_at(&again, NOW + 60).expect("apply"), 0);
+
+        let history = store
+            .alert_history(&crate::store::alerts::AlertQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("history");
+        assert_eq!(history.total, 1);
+        let record = &history.alerts[0].record;
+        assert_eq!(record.key, format!("threat:item:{}", events[0].item.id));
+        assert_eq!(record.detail["words"], json!(["12315", "投诉"]));
+        assert_eq!(record.targets, ["ops"]);
+        assert_eq!(history.alerts[0].deliveries[0].status, "pending");
     }
 
     proptest! {

@@ -1,6 +1,8 @@
 //! `GET /api/v1/alerts`: the alert history, newest first. `fired_at` is
 //! RFC 3339 in the deployment's time zone, `fired_at_unix` the same instant
-//! in Unix seconds.
+//! in Unix seconds; `deliveries` says per notifier whether the message
+//! went out (`pending`, `retrying` with `attempts` and `last_error`, or
+//! `delivered`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -42,9 +44,10 @@ pub async fn list(
     let alerts: Vec<serde_json::Value> = page
         .alerts
         .into_iter()
-        .map(|record| {
-            let fired_at_unix = record.fired_at;
-            let mut view = serde_json::json!(record);
+        .map(|entry| {
+            let fired_at_unix = entry.record.fired_at;
+            let mut view = serde_json::json!(entry.record);
+            view["deliveries"] = serde_json::json!(entry.deliveries);
             view["fired_at"] =
                 serde_json::json!(crate::time::format_rfc3339(fired_at_unix, offset_seconds));
             view["fired_at_unix"] = serde_json::json!(fired_at_unix);

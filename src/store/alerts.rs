@@ -13,10 +13,17 @@
 //! `cooldown` has passed since it cleared, so a count wobbling around the
 //! threshold does not alert every round. Keys of per-item rules are never
 //! cleared: an item alerts once, however often it is analysed.
+//!
+//! Delivery status: each notification is an outbox row, linked to its alert
+//! in `alert_deliveries`. The outbox never drops an undelivered message and
+//! prunes delivered ones after a retention period, so a linked row that is
+//! gone was delivered.
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
+use super::events::set_projection_cursor;
+use super::outbox::enqueue_outbox_in;
 use super::{classify, Store, StoreError};
 
 pub(super) const SCHEMA: &str = r#"
@@ -42,6 +49,12 @@ CREATE TABLE IF NOT EXISTS alert_history (
     targets TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_history_by_time ON alert_history (fired_at, id);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    alert_id INTEGER NOT NULL REFERENCES alert_history (id),
+    notifier TEXT NOT NULL,
+    outbox_id INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, notifier)
+);
 "#;
 
 /// An alert about to fire, as the rules built it.
@@ -82,6 +95,30 @@ pub struct AlertRecord {
     pub targets: Vec<String>,
 }
 
+/// Where one notification of an alert stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertDelivery {
+    pub notifier: String,
+    /// `pending` (not tried yet), `retrying` (failed at least once) or `delivered`.
+    pub status: &'static str,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Unix seconds; unknown once the outbox pruned the delivered row.
+    pub delivered_at: Option<i64>,
+}
+
+/// A history row with its deliveries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEntry {
+    pub record: AlertRecord,
+    pub deliveries: Vec<AlertDelivery>,
+}
+
+/// The outbox target of a notifier's alert messages.
+pub fn outbox_target(notifier: &str) -> String {
+    format!("alerts.{notifier}")
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum FireOutcome {
     Fired(AlertRecord),
@@ -107,11 +144,12 @@ pub struct AlertQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertPage {
     pub total: u64,
-    pub alerts: Vec<AlertRecord>,
+    pub alerts: Vec<AlertEntry>,
 }
 
 /// Fires `alert` inside `transaction` unless its key is active or cooling
-/// down; the caller commits.
+/// down: history row, key state and one outbox message per notifier (the
+/// payload is the [`AlertRecord`]). The caller commits.
 pub(crate) fn fire_alert_in(
     transaction: &Transaction<'_>,
     alert: &NewAlert,
@@ -162,7 +200,7 @@ pub(crate) fn fire_alert_in(
         )?
         .execute(params![alert.alert_key, alert.rule, now])
         .map_err(classify)?;
-    Ok(FireOutcome::Fired(AlertRecord {
+    let record = AlertRecord {
         id,
         rule: alert.rule.clone(),
         key: alert.alert_key.clone(),
@@ -174,7 +212,21 @@ pub(crate) fn fire_alert_in(
         link: alert.link.clone(),
         fired_at: now,
         targets: alert.targets.clone(),
-    }))
+    };
+    let payload = serde_json::to_value(&record).map_err(|error| StoreError::Corrupt {
+        id,
+        message: format!("alert does not serialise: {error}"),
+    })?;
+    for notifier in &alert.targets {
+        let outbox_id = enqueue_outbox_in(transaction, &outbox_target(notifier), &payload, now)?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO alert_deliveries (alert_id, notifier, outbox_id) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, notifier, outbox_id])
+            .map_err(classify)?;
+    }
+    Ok(FireOutcome::Fired(record))
 }
 
 fn row_to_alert(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AlertRecord, StoreError>> {
@@ -216,6 +268,28 @@ impl Store {
         let outcome = fire_alert_in(&transaction, alert, now)?;
         transaction.commit().map_err(classify)?;
         Ok(outcome)
+    }
+
+    /// Fires the alerts a projection raised for a batch of analysis events
+    /// and moves the projection's cursor to `seq`, in one transaction: after
+    /// a crash the batch is either wholly applied or applied again, and
+    /// applying again fires nothing new (the keys are active).
+    pub fn fire_alerts_for_events(
+        &self,
+        alerts: &[NewAlert],
+        projection: &str,
+        seq: i64,
+        now: i64,
+    ) -> Result<Vec<FireOutcome>, StoreError> {
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction().map_err(classify)?;
+        let mut outcomes = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            outcomes.push(fire_alert_in(&transaction, alert, now)?);
+        }
+        set_projection_cursor(&transaction, projection, seq)?;
+        transaction.commit().map_err(classify)?;
+        Ok(outcomes)
     }
 
     /// Whether `key` would fire now (not active, not cooling down): lets a
@@ -301,9 +375,39 @@ impl Store {
                 row_to_alert,
             )
             .map_err(classify)?;
-        let mut alerts = Vec::new();
+        let mut records = Vec::new();
         for row in rows {
-            alerts.push(row.map_err(classify)??);
+            records.push(row.map_err(classify)??);
+        }
+        let mut deliveries_of = connection.prepare_cached(
+            "SELECT d.notifier, o.id, o.attempts, o.last_error, o.delivered_at
+             FROM alert_deliveries d LEFT JOIN outbox o ON o.id = d.outbox_id
+             WHERE d.alert_id = ?1 ORDER BY d.notifier",
+        )?;
+        let mut alerts = Vec::with_capacity(records.len());
+        for record in records {
+            let deliveries = deliveries_of
+                .query_map(params![record.id], |row| {
+                    let outbox_row: Option<i64> = row.get(1)?;
+                    let attempts: Option<u32> = row.get(2)?;
+                    let delivered_at: Option<i64> = row.get(4)?;
+                    let status = match (outbox_row, delivered_at, attempts) {
+                        (None, _, _) | (_, Some(_), _) => "delivered",
+                        (Some(_), None, Some(tries)) if tries > 0 => "retrying",
+                        _ => "pending",
+                    };
+                    Ok(AlertDelivery {
+                        notifier: row.get(0)?,
+                        status,
+                        attempts: attempts.unwrap_or(0),
+                        last_error: row.get(3)?,
+                        delivered_at,
+                    })
+                })
+                .map_err(classify)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(classify)?;
+            alerts.push(AlertEntry { record, deliveries });
         }
         Ok(AlertPage {
             total: total as u64,
@@ -370,8 +474,8 @@ mod tests {
             })
             .expect("history");
         assert_eq!(page.total, 2);
-        assert_eq!(page.alerts[0].fired_at, 1_800, "newest first");
-        assert_eq!(page.alerts[1].detail["current"], 9);
+        assert_eq!(page.alerts[0].record.fired_at, 1_800, "newest first");
+        assert_eq!(page.alerts[1].record.detail["current"], 9);
     }
 
     #[test]
@@ -385,6 +489,63 @@ mod tests {
         assert_eq!(
             store.fire_alert(&alert("k"), 2_000).expect("fire"),
             FireOutcome::AlreadyActive
+        );
+    }
+
+    #[test]
+    fn firing_queues_one_message_per_notifier_and_reports_its_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), false).expect("open");
+        let mut with_two = alert("k");
+        with_two.targets = vec!["ding".into(), "hook".into()];
+        let FireOutcome::Fired(record) = store.fire_alert(&with_two, 1_000).expect("fire") else {
+            panic!("fires");
+        };
+        let due = store
+            .due_outbox(&outbox_target("ding"), 1_000, 10)
+            .expect("due");
+        assert_eq!(due.len(), 1);
+        let payload: AlertRecord = serde_json::from_value(due[0].payload.clone()).expect("record");
+        assert_eq!(payload, record);
+        store
+            .outbox_failed(&[due[0].id], 1_010, "HTTP 500")
+            .expect("failed");
+        let hook = store
+            .due_outbox(&outbox_target("hook"), 1_000, 10)
+            .expect("due");
+        store
+            .outbox_delivered(&[hook[0].id], 1_001)
+            .expect("delivered");
+        let page = store
+            .alert_history(&AlertQuery {
+                limit: 10,
+                ..AlertQuery::default()
+            })
+            .expect("history");
+        let statuses: Vec<(&str, &str, u32)> = page.alerts[0]
+            .deliveries
+            .iter()
+            .map(|delivery| {
+                (
+                    delivery.notifier.as_str(),
+                    delivery.status,
+                    delivery.attempts,
+                )
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [("ding", "retrying", 1), ("hook", "delivered", 1)]
+        );
+        assert_eq!(
+            page.alerts[0].deliveries[0].last_error.as_deref(),
+            Some("HTTP 500")
+        );
+        // The same key again: nothing more is queued.
+        store.fire_alert(&with_two, 1_020).expect("fire");
+        assert_eq!(
+            store.outbox_counts().expect("counts")[&outbox_target("hook")].pending,
+            0
         );
     }
 
@@ -409,7 +570,7 @@ mod tests {
                 .expect("history")
                 .alerts
                 .into_iter()
-                .map(|record| record.key)
+                .map(|entry| entry.record.key)
                 .collect::<Vec<_>>()
         };
         assert_eq!(query(Some(150), None, None), ["c", "b"]);
