@@ -405,8 +405,8 @@ impl Alerts {
         message::search_link(&self.public_url, &parameters)
     }
 
-    /// The newest matching items' evidence clauses for the matching tags
-    /// (the item's text when its analysis is gone).
+    /// What the newest matching items said: the whole text when it is
+    /// short, else the clause that carried the matching negative tag.
     fn evidence(
         &self,
         filters: &Filters,
@@ -421,23 +421,30 @@ impl Alerts {
         })?;
         let mut snippets = Vec::with_capacity(hits.hits.len());
         for hit in hits.hits {
-            let clause = self
-                .store
-                .get(hit.id as i64)?
-                .and_then(|stored| stored.analysis)
-                .and_then(|analysis| {
-                    analysis
-                        .tags
-                        .into_iter()
-                        .find(|mention| {
-                            mention.polarity == Polarity::Neg
-                                && mention.evidence.field.is_none()
-                                && wanted_tag(&mention.tag)
-                        })
-                        .map(|mention| mention.evidence.clause)
-                });
-            let snippet = clause.unwrap_or(hit.text);
-            let snippet: String = snippet.chars().take(message::EVIDENCE_CHARS).collect();
+            let snippet = if hit.text.chars().count() <= message::EVIDENCE_CHARS {
+                hit.text
+            } else {
+                let clause = self
+                    .store
+                    .get(hit.id as i64)?
+                    .and_then(|stored| stored.analysis)
+                    .and_then(|analysis| {
+                        analysis
+                            .tags
+                            .into_iter()
+                            .find(|mention| {
+                                mention.polarity == Polarity::Neg
+                                    && mention.evidence.field.is_none()
+                                    && wanted_tag(&mention.tag)
+                            })
+                            .map(|mention| mention.evidence.clause)
+                    });
+                clause
+                    .unwrap_or(hit.text)
+                    .chars()
+                    .take(message::EVIDENCE_CHARS)
+                    .collect()
+            };
             if !snippets.contains(&snippet) {
                 snippets.push(snippet);
             }
