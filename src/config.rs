@@ -356,6 +356,26 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_alert_notifier_names_its_section() {
+        let mut settings = Settings::default();
+        settings.alerts.notifiers.insert(
+            "hook".into(),
+            crate::alerts::NotifierConfig {
+                kind: crate::alerts::NotifierKind::Generic,
+                url: "https://example.com/hook".into(),
+                secret: None,
+            },
+        );
+        let error = settings
+            .validate(Path::new("xinsheng.toml"))
+            .expect_err("a generic notifier needs a secret");
+        assert!(
+            error.to_string().contains("alerts.notifiers.hook"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn bad_environment_value_names_the_variable() {
         let mut settings = Settings::default();
         let error = settings

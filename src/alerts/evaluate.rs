@@ -178,7 +178,7 @@ impl Alerts {
         }
         if let FireOutcome::Fired(record) = self.store.fire_alert(&build()?, now)? {
             tracing::info!(rule = %rule.id, key, id = record.id, "alert fired");
-            report.fired.push(record);
+            report.fired.push(*record);
         }
         Ok(())
     }
@@ -252,10 +252,12 @@ impl Alerts {
         let tag_name = self.tag_name(tag);
         let message = message::tag_spike(
             rule.severity,
-            tag,
-            &tag_name,
-            assessment,
-            spike.baseline_days,
+            &message::SpikeFacts {
+                tag,
+                tag_name: &tag_name,
+                assessment,
+                baseline_days: spike.baseline_days,
+            },
             &window,
             &evidence,
             &link,

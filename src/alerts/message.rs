@@ -53,8 +53,7 @@ fn utc_label(utc_offset_seconds: i64) -> String {
 /// Customer text made inert for Markdown and cut to `max_chars`.
 pub fn quote(text: &str, max_chars: usize) -> String {
     let mut quoted = String::new();
-    let mut count = 0;
-    for ch in text.chars() {
+    for (count, ch) in text.chars().enumerate() {
         if count == max_chars {
             quoted.push('…');
             break;
@@ -76,7 +75,6 @@ pub fn quote(text: &str, max_chars: usize) -> String {
             other => other,
         };
         quoted.push(safe);
-        count += 1;
     }
     quoted.trim().to_string()
 }
@@ -127,16 +125,27 @@ fn evidence_lines(evidence: &[String]) -> String {
     lines
 }
 
+/// What a tag spike alert reports.
+pub struct SpikeFacts<'a> {
+    pub tag: &'a str,
+    pub tag_name: &'a str,
+    pub assessment: &'a SpikeAssessment,
+    pub baseline_days: i64,
+}
+
 pub fn tag_spike(
     severity: Severity,
-    tag: &str,
-    tag_name: &str,
-    assessment: &SpikeAssessment,
-    baseline_days: i64,
+    facts: &SpikeFacts<'_>,
     window: &Window,
     evidence: &[String],
     link: &str,
 ) -> Message {
+    let SpikeFacts {
+        tag,
+        tag_name,
+        assessment,
+        baseline_days,
+    } = facts;
     let title = format!(
         "【{}】{tag_name} 差评激增：{} 分钟 {} 条",
         severity.label_zh(),
@@ -368,10 +377,12 @@ mod tests {
         };
         let message = tag_spike(
             Severity::Warning,
-            "logistics.speed",
-            "配送时效",
-            &assessment,
-            7,
+            &SpikeFacts {
+                tag: "logistics.speed",
+                tag_name: "配送时效",
+                assessment: &assessment,
+                baseline_days: 7,
+            },
             &window,
             &["物流太慢了，等了五天".to_string()],
             "http://x/#/search?tag=logistics.speed",

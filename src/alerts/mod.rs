@@ -319,6 +319,36 @@ mod tests {
     }
 
     #[test]
+    fn the_board_widget_lists_recent_alerts_in_local_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), false).expect("open");
+        let alert = |key: &str| crate::store::alerts::NewAlert {
+            rule: "spike".into(),
+            alert_key: key.into(),
+            kind: "tag_spike".into(),
+            severity: "warning".into(),
+            title: format!("title {key}"),
+            text: String::new(),
+            detail: serde_json::json!({"current": 7}),
+            link: "http://ui/#/search?tag=x".into(),
+            targets: Vec::new(),
+            cooldown_seconds: 0,
+        };
+        store.fire_alert(&alert("old"), 1_000).expect("fire");
+        store
+            .fire_alert(&alert("new"), 1_795_150_800)
+            .expect("fire");
+        let widget =
+            recent_alerts(&store, 1_795_000_000, 1_796_000_000, 10, 8 * 3600).expect("widget");
+        let row = serde_json::to_value(&widget).expect("json");
+        assert_eq!(row["rows"].as_array().map(Vec::len), Some(1));
+        assert_eq!(row["rows"][0]["title"], "title new");
+        assert_eq!(row["rows"][0]["fired_at"], "2026-11-20T13:00:00+08:00");
+        assert_eq!(row["rows"][0]["detail"]["current"], 7);
+        assert_eq!(row["rows"][0]["link"], "http://ui/#/search?tag=x");
+    }
+
+    #[test]
     fn notifier_validation() {
         let notifier = |kind, url: &str, secret: Option<&str>| NotifierConfig {
             kind,

@@ -121,7 +121,7 @@ pub fn outbox_target(notifier: &str) -> String {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FireOutcome {
-    Fired(AlertRecord),
+    Fired(Box<AlertRecord>),
     /// The key is active: this is the same spike, already alerted.
     AlreadyActive,
     /// The key cleared less than its cooldown ago.
@@ -226,7 +226,7 @@ pub(crate) fn fire_alert_in(
             .execute(params![id, notifier, outbox_id])
             .map_err(classify)?;
     }
-    Ok(FireOutcome::Fired(record))
+    Ok(FireOutcome::Fired(Box::new(record)))
 }
 
 fn row_to_alert(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AlertRecord, StoreError>> {
@@ -506,7 +506,7 @@ mod tests {
             .expect("due");
         assert_eq!(due.len(), 1);
         let payload: AlertRecord = serde_json::from_value(due[0].payload.clone()).expect("record");
-        assert_eq!(payload, record);
+        assert_eq!(payload, *record);
         store
             .outbox_failed(&[due[0].id], 1_010, "HTTP 500")
             .expect("failed");

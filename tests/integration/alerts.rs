@@ -42,7 +42,15 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+struct RawRequest {
+    /// Path and query.
+    target: String,
+    /// Lower-cased names.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<RawRequest> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line).ok()?;
@@ -65,7 +73,11 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<(String, String)>
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some((target, headers, body))
+    Some(RawRequest {
+        target,
+        headers,
+        body,
+    })
 }
 
 impl Receiver {
@@ -80,13 +92,17 @@ impl Receiver {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let Some((target, header_list, body)) = read_request(&mut stream) else {
+                let Some(request) = read_request(&mut stream) else {
                     continue;
                 };
-                let (path, query_text) = target.split_once('?').unwrap_or((&target, ""));
+                let body = request.body;
+                let (path, query_text) = request
+                    .target
+                    .split_once('?')
+                    .unwrap_or((&request.target, ""));
                 let query: Vec<(String, String)> =
                     serde_urlencoded::from_str(query_text).unwrap_or_default();
-                let headers: BTreeMap<String, String> = header_list.into_iter().collect();
+                let headers: BTreeMap<String, String> = request.headers.into_iter().collect();
                 let earlier_on_path = log
                     .lock()
                     .expect("log")
