@@ -7,7 +7,9 @@
 //! index. Then measures search latency (p50/p99) over mixed queries, board
 //! latency, and `classify` throughput.
 //!
-//! Env: XINSHENG_BENCH_ITEMS (default 100000), XINSHENG_BENCH_CORPUS.
+//! Env: XINSHENG_BENCH_ITEMS (default 100000), XINSHENG_BENCH_CORPUS,
+//! XINSHENG_BENCH_CONSUMERS (default: a third of the items, so each consumer
+//! has three items and profiles are updated; 0 sends no consumer ids).
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -55,15 +57,23 @@ fn main() {
             })
             .filter(|(text, _)| !text.trim().is_empty())
             .collect();
+    let consumers: usize = std::env::var("XINSHENG_BENCH_CONSUMERS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(total / 3);
     let channels = ["tmall", "jd", "douyin", "wechat", "store"];
     let now = 1_795_132_800i64; // 2026-11-20T00:00:00Z: a fixed 90-day window keeps runs comparable
     let items: Vec<Value> = (0..total)
         .map(|n| {
             let (text, category) = &reviews[n % reviews.len()];
             let created = now - (n as i64 * 7919) % (90 * 86_400);
-            json!({"external_id": format!("bench-{n}"), "source": "review", "channel": channels[n % channels.len()],
+            let mut item = json!({"external_id": format!("bench-{n}"), "source": "review", "channel": channels[n % channels.len()],
                    "text": text, "category": category, "sku": format!("SKU-{}", n % 200),
-                   "created_at": time_rfc3339(created)})
+                   "created_at": time_rfc3339(created)});
+            if consumers > 0 {
+                item["consumer_id"] = json!(format!("buyer-{}", n % consumers));
+            }
+            item
         })
         .collect();
     let bytes: usize = items
@@ -71,7 +81,7 @@ fn main() {
         .map(|item| item["text"].as_str().map_or(0, str::len))
         .sum();
     println!(
-        "items: {total} ({:.1} MB of text, from {})",
+        "items: {total} ({:.1} MB of text, from {}), consumers: {consumers}",
         bytes as f64 / 1e6,
         corpus.display()
     );

@@ -10,10 +10,12 @@ use actix_web::{web, App, HttpServer};
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
+use crate::consumers::rules::ConsumerTagRules;
+use crate::consumers::ConsumerProfiles;
 use crate::delivery::{DeliveryWorker, Destination};
 use crate::index::{FeedbackIndex, Opened};
 use crate::ingest::chat::ChatReceiver;
-use crate::ingest::projections::Projections;
+use crate::ingest::projections::{Projection, Projections};
 use crate::ingest::wecom_pull::{run_pull_worker, WecomClient};
 use crate::ingest::worker::Pipeline;
 use crate::ingest::{Ingestor, Wakeup};
@@ -28,6 +30,7 @@ pub struct Core {
     pub projections: Projections,
     /// Alert rules; the severe ones run as the `alerts` projection.
     pub alerts: Arc<crate::alerts::Alerts>,
+    pub consumer_profiles: Arc<ConsumerProfiles>,
 }
 
 impl Core {
@@ -57,10 +60,21 @@ impl Core {
             index.clone(),
             &analyser.lexicon().tags,
         )?);
-        let projections =
-            Projections::new(vec![Arc::new(crate::alerts::severe::SevereProjection {
+        let consumer_rules =
+            ConsumerTagRules::load(&settings.lexicon_dir, &analyser.lexicon().tags)?;
+        let consumer_profiles = ConsumerProfiles::new(
+            store.clone(),
+            Arc::new(consumer_rules),
+            settings.consumers.cdp.is_some(),
+            settings.utc_offset_seconds(),
+        );
+        let consumer_profiles = Arc::new(consumer_profiles);
+        let projections = Projections::new(vec![
+            consumer_profiles.clone() as Arc<dyn Projection>,
+            Arc::new(crate::alerts::severe::SevereProjection {
                 alerts: alerts.clone(),
-            })]);
+            }),
+        ]);
         Ok(Core {
             settings,
             store,
@@ -68,6 +82,7 @@ impl Core {
             index,
             projections,
             alerts,
+            consumer_profiles,
         })
     }
 
@@ -142,6 +157,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         core.store.clone(),
         wakeup.clone(),
         core.settings.limits(),
+        core.settings.consumers.consumer_ids(),
     ));
     if core.settings.demo {
         let added = load_demo(
@@ -189,6 +205,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         wakeup.clone(),
         core.settings.webhooks.clone(),
         wecom_pulls,
+        core.settings.consumers.consumer_ids(),
     ));
     let wecom_puller = match wecom_puller {
         Some((wecom, requests)) => {
@@ -231,6 +248,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         analyser: core.analyser.clone(),
         ingestor,
         chat,
+        consumers: core.consumer_profiles.clone(),
+        consumer_ids: core.settings.consumers.consumer_ids(),
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
         .bind(&listen)
@@ -266,6 +285,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// delivery thread (blocking HTTP clients).
 fn destinations(settings: &Settings) -> Vec<Box<dyn Destination>> {
     let mut destinations: Vec<Box<dyn Destination>> = Vec::new();
+    if let Some(cdp) = &settings.consumers.cdp {
+        match crate::delivery::http::client(crate::consumers::CDP_TARGET) {
+            Ok(client) => {
+                destinations.push(Box::new(crate::delivery::http::SignedJsonDestination {
+                    target: crate::consumers::CDP_TARGET.to_string(),
+                    url: cdp.url.clone(),
+                    secret: cdp.secret.clone(),
+                    envelope: "changes",
+                    max_batch: cdp.max_batch,
+                    client,
+                }))
+            }
+            Err(error) => {
+                tracing::error!(%error, "CDP push cannot start; tag changes wait in the outbox")
+            }
+        }
+    }
     destinations.extend(crate::alerts::destinations(&settings.alerts.notifiers));
     destinations
 }

@@ -62,6 +62,8 @@ pub struct Settings {
     pub alerts: crate::alerts::AlertSettings,
     /// Retries of outgoing deliveries (CDP pushes, alert notifications).
     pub delivery: DeliverySettings,
+    /// Consumer id hashing and the CDP push.
+    pub consumers: crate::consumers::ConsumerSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +152,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".to_string(),
             alerts: crate::alerts::AlertSettings::default(),
             delivery: DeliverySettings::default(),
+            consumers: Default::default(),
         }
     }
 }
@@ -245,6 +248,16 @@ impl Settings {
                 .event_crypt()
                 .map_err(|error| invalid("webhooks.dingtalk", error.to_string()))?;
         }
+        if let Some(cdp) = &self.consumers.cdp {
+            let scheme_ok = cdp.url.starts_with("http://") || cdp.url.starts_with("https://");
+            if !scheme_ok || cdp.secret.is_empty() || cdp.max_batch == 0 {
+                return Err(invalid(
+                    "consumers.cdp",
+                    "url must be http(s)://…, secret must not be empty, max_batch at least 1"
+                        .into(),
+                ));
+            }
+        }
         for name in self.webhooks.generic.keys() {
             let valid = !name.is_empty()
                 && name
@@ -326,6 +339,25 @@ impl Settings {
         if let Some(value) = get("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS") {
             self.delivery.initial_backoff_seconds =
                 parsed("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS", value)?;
+        }
+        if let Some(value) = get("XINSHENG_CONSUMER_ID_SALT") {
+            self.consumers.id_salt = Some(value);
+        }
+        match (get("XINSHENG_CDP_URL"), get("XINSHENG_CDP_SECRET")) {
+            (Some(url), Some(secret)) => {
+                self.consumers.cdp = Some(crate::consumers::CdpSettings {
+                    url,
+                    secret,
+                    max_batch: self.consumers.cdp.as_ref().map_or(500, |cdp| cdp.max_batch),
+                })
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::Env {
+                    name: "XINSHENG_CDP_URL".into(),
+                    message: "set both XINSHENG_CDP_URL and XINSHENG_CDP_SECRET".into(),
+                })
+            }
         }
         if let Some(value) = get("XINSHENG_CHAT_IDLE_MINUTES") {
             self.webhooks.chat_idle_minutes = parsed("XINSHENG_CHAT_IDLE_MINUTES", value)?;

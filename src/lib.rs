@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod boards;
 pub mod config;
+pub mod consumers;
 pub mod delivery;
 pub mod feedback;
 pub mod index;

@@ -170,6 +170,7 @@ fn main() -> anyhow::Result<()> {
                 batch_size: 1_000,
                 utc_offset_seconds: settings.utc_offset_seconds(),
                 limits: settings.limits(),
+                consumer_ids: settings.consumers.consumer_ids(),
             };
             let report =
                 import::import_file(&store, &file, &options, |rows| bar.set_position(rows))?;

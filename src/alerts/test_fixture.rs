@@ -55,6 +55,7 @@ impl Fixture {
             self.core.store.clone(),
             Default::default(),
             self.core.settings.limits(),
+            self.core.settings.consumers.consumer_ids(),
         );
         ingestor
             .ingest_body(serde_json::to_string(&items).expect("json").as_bytes())

@@ -147,6 +147,17 @@ impl From<crate::ingest::chat::ChatError> for ApiError {
     }
 }
 
+impl From<crate::consumers::ConsumerError> for ApiError {
+    fn from(error: crate::consumers::ConsumerError) -> ApiError {
+        use crate::consumers::ConsumerError;
+        match error {
+            ConsumerError::Store(store_error) => store_error.into(),
+            ConsumerError::UnknownTag(_) => ApiError::bad_parameter("tag", error.to_string()),
+            ConsumerError::NotFound(_) => ApiError::not_found(error.to_string()),
+        }
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> ApiError {
         match error {

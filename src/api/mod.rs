@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod boards;
+pub mod consumers;
 pub mod error;
 pub mod feedback;
 pub mod params;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub analyser: Arc<Analyser>,
     pub ingestor: Arc<Ingestor>,
     pub chat: Arc<crate::ingest::chat::ChatReceiver>,
+    pub consumers: Arc<crate::consumers::ConsumerProfiles>,
+    pub consumer_ids: crate::consumers::ids::ConsumerIds,
 }
 
 /// Runs blocking core work (SQLite, tantivy, analysis) off the async executor.
@@ -88,7 +91,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/search", web::get().to(search::search))
                 .route("/boards/issues", web::get().to(boards::issues))
                 .route("/tags", web::get().to(tags))
-                .route("/alerts", web::get().to(alerts::list)),
+                .route("/alerts", web::get().to(alerts::list))
+                .route("/consumers", web::get().to(consumers::audience))
+                .route("/consumers/export", web::get().to(consumers::export))
+                .route("/consumers/{id}", web::get().to(consumers::get))
+                .route("/consumer-tags", web::get().to(consumers::tags)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
@@ -97,9 +104,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let queue = blocking(move || store.queue_counts()).await?;
+    let (queue, outbox) = blocking(move || -> Result<_, crate::store::StoreError> {
+        Ok((store.queue_counts()?, store.outbox_counts()?))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
+        "outbox": outbox,
         "analyser_version": state.analyser.version(),
         "queue": queue,
         "indexed_documents": state.index.num_docs(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::wecom_pull::{PullQueue, PullRequest};
 use super::Wakeup;
 use crate::config::WebhookSettings;
+use crate::consumers::ids::ConsumerIds;
 use crate::feedback::Segment;
 use crate::store::conversations::{ChatTurn, TurnsReport};
 use crate::store::{Store, StoreError};
@@ -33,6 +34,8 @@ pub struct ChatReceiver {
     settings: WebhookSettings,
     /// The WeCom pull worker's queue, when WeCom is configured.
     wecom_pulls: Option<PullQueue>,
+    /// A customer's sender id becomes the conversation's consumer id.
+    consumer_ids: ConsumerIds,
 }
 
 impl ChatReceiver {
@@ -41,12 +44,14 @@ impl ChatReceiver {
         wakeup: Arc<Wakeup>,
         settings: WebhookSettings,
         wecom_pulls: Option<PullQueue>,
+        consumer_ids: ConsumerIds,
     ) -> ChatReceiver {
         ChatReceiver {
             store,
             wakeup,
             settings,
             wecom_pulls,
+            consumer_ids,
         }
     }
 
@@ -125,7 +130,7 @@ impl ChatReceiver {
             .iter()
             .map(|message| ChatTurn {
                 conversation_key: message.conversation_key.clone(),
-                sender_id: message.sender_id.clone(),
+                sender_id: self.consumer_ids.stored(&message.sender_id),
                 segment: Segment {
                     speaker: message.speaker,
                     text: message.text.clone(),

@@ -88,6 +88,7 @@ pub struct ImportOptions {
     pub batch_size: usize,
     pub utc_offset_seconds: i64,
     pub limits: Limits,
+    pub consumer_ids: crate::consumers::ids::ConsumerIds,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -723,7 +724,10 @@ pub fn import_file(
         }
         let value = complete(value, options);
         match validate::validate_item(row_index, &value, &options.limits, now) {
-            Ok(item) => batch.push(item),
+            Ok(mut item) => {
+                options.consumer_ids.apply(&mut item.consumer_id);
+                batch.push(item)
+            }
             Err(error) => report.invalid.push((row_number, error)),
         }
         if batch.len() >= options.batch_size {
@@ -753,6 +757,7 @@ mod tests {
                 max_items: 10_000,
                 max_text_chars: 20_000,
             },
+            consumer_ids: Default::default(),
         }
     }
 

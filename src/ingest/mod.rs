@@ -22,6 +22,8 @@ pub mod worker;
 
 use std::sync::Arc;
 
+use crate::consumers::ids::ConsumerIds;
+
 use parking_lot::{Condvar, Mutex};
 
 use crate::store::{Inserted, Store, StoreError};
@@ -67,14 +69,21 @@ pub struct Ingestor {
     store: Arc<Store>,
     wakeup: Arc<Wakeup>,
     limits: Limits,
+    consumer_ids: ConsumerIds,
 }
 
 impl Ingestor {
-    pub fn new(store: Arc<Store>, wakeup: Arc<Wakeup>, limits: Limits) -> Ingestor {
+    pub fn new(
+        store: Arc<Store>,
+        wakeup: Arc<Wakeup>,
+        limits: Limits,
+        consumer_ids: ConsumerIds,
+    ) -> Ingestor {
         Ingestor {
             store,
             wakeup,
             limits,
+            consumer_ids,
         }
     }
 
@@ -87,7 +96,10 @@ impl Ingestor {
         let mut errors = Vec::new();
         for (index, value) in values.iter().enumerate() {
             match validate::validate_item(index, value, &self.limits, now) {
-                Ok(item) => items.push(item),
+                Ok(mut item) => {
+                    self.consumer_ids.apply(&mut item.consumer_id);
+                    items.push(item)
+                }
                 Err(error) => errors.push(error),
             }
         }

@@ -34,6 +34,13 @@ pub trait Projection: Send + Sync {
     /// (`store::events::set_projection_cursor`, or `Store::advance_projection`
     /// when it writes nothing to the database).
     fn apply(&self, events: &[AnalysedEvent]) -> Result<(), ProjectionError>;
+
+    /// Work driven by time rather than by events (re-evaluating what a
+    /// passing window changes); called every round, rate-limited by the
+    /// projection itself.
+    fn maintain(&self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Default)]
@@ -59,6 +66,9 @@ impl Projections {
     pub fn catch_up(&self, store: &Store) -> usize {
         let mut applied = 0;
         for projection in &self.list {
+            if let Err(error) = projection.maintain() {
+                tracing::error!(projection = projection.name(), %error, "projection maintenance failed");
+            }
             match catch_up_one(store, projection.as_ref()) {
                 Ok(count) => applied += count,
                 Err(error) => tracing::error!(

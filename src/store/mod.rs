@@ -18,6 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 pub mod alerts;
+pub mod consumers;
 pub mod conversations;
 pub mod events;
 pub mod outbox;
@@ -231,6 +232,7 @@ impl Store {
         connection.execute_batch(alerts::SCHEMA)?;
         connection.execute_batch(events::SCHEMA)?;
         connection.execute_batch(outbox::SCHEMA)?;
+        connection.execute_batch(consumers::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })

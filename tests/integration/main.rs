@@ -4,6 +4,7 @@
 
 mod alerts;
 mod cli;
+mod consumers;
 mod crash;
 mod feedback_api;
 mod server;
