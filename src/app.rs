@@ -28,6 +28,8 @@ pub struct Core {
     pub analyser: Arc<Analyser>,
     pub index: Arc<FeedbackIndex>,
     pub projections: Projections,
+    /// Alert rules; the severe ones run as the `alerts` projection.
+    pub alerts: Arc<crate::alerts::Alerts>,
     pub consumer_profiles: Arc<ConsumerProfiles>,
 }
 
@@ -51,6 +53,13 @@ impl Core {
                 );
             }
         }
+        let index = Arc::new(index);
+        let alerts = Arc::new(crate::alerts::Alerts::open(
+            &settings,
+            store.clone(),
+            index.clone(),
+            &analyser.lexicon().tags,
+        )?);
         let consumer_rules =
             ConsumerTagRules::load(&settings.lexicon_dir, &analyser.lexicon().tags)?;
         let consumer_profiles = ConsumerProfiles::new(
@@ -60,13 +69,19 @@ impl Core {
             settings.utc_offset_seconds(),
         );
         let consumer_profiles = Arc::new(consumer_profiles);
-        let projections = Projections::new(vec![consumer_profiles.clone() as Arc<dyn Projection>]);
+        let projections = Projections::new(vec![
+            consumer_profiles.clone() as Arc<dyn Projection>,
+            Arc::new(crate::alerts::severe::SevereProjection {
+                alerts: alerts.clone(),
+            }),
+        ]);
         Ok(Core {
             settings,
             store,
             analyser,
-            index: Arc::new(index),
+            index,
             projections,
+            alerts,
             consumer_profiles,
         })
     }
@@ -163,6 +178,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .spawn(move || pipeline.run(&wakeup, &shutdown))?
     };
 
+    let alert_evaluator = if core.alerts.rules.has_window_rules() {
+        let alerts = core.alerts.clone();
+        let shutdown = shutdown.clone();
+        let interval = Duration::from_secs(core.settings.alerts.evaluate_seconds);
+        Some(
+            std::thread::Builder::new()
+                .name("alert-evaluator".into())
+                .spawn(move || {
+                    crate::alerts::evaluate::run_evaluator(&alerts, interval, &shutdown)
+                })?,
+        )
+    } else {
+        None
+    };
+
     let (wecom_pulls, wecom_puller) = match &core.settings.webhooks.wecom {
         Some(wecom) => {
             let (queue, requests) = std::sync::mpsc::channel();
@@ -234,6 +264,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if worker.join().is_err() {
         tracing::error!("analysis worker panicked");
     }
+    if let Some(evaluator) = alert_evaluator {
+        if evaluator.join().is_err() {
+            tracing::error!("alert evaluator panicked");
+        }
+    }
     delivery_wakeup.notify();
     if delivery.join().is_err() {
         tracing::error!("delivery thread panicked");
@@ -267,5 +302,6 @@ fn destinations(settings: &Settings) -> Vec<Box<dyn Destination>> {
             }
         }
     }
+    destinations.extend(crate::alerts::destinations(&settings.alerts.notifiers));
     destinations
 }

@@ -54,6 +54,12 @@ pub struct Settings {
     /// Chat platforms' webhooks (`POST /webhooks/{platform}`); each is off
     /// until its secrets are set.
     pub webhooks: WebhookSettings,
+    /// Alert rules (TOML, see `lexicons/alerts.toml`).
+    pub alerts_file: PathBuf,
+    /// Where people open the web UI; links in alert messages start here.
+    pub public_url: String,
+    /// Alert evaluation and notifiers (`[alerts]`, `[alerts.notifiers.NAME]`).
+    pub alerts: crate::alerts::AlertSettings,
     /// Retries of outgoing deliveries (CDP pushes, alert notifications).
     pub delivery: DeliverySettings,
     /// Consumer id hashing and the CDP push.
@@ -145,6 +151,9 @@ impl Default for Settings {
             demo: false,
             demo_file: PathBuf::from("./examples/demo_feedback.jsonl"),
             webhooks: WebhookSettings::default(),
+            alerts_file: PathBuf::from("./lexicons/alerts.toml"),
+            public_url: "http://127.0.0.1:8080".to_string(),
+            alerts: crate::alerts::AlertSettings::default(),
             delivery: DeliverySettings::default(),
             consumers: Default::default(),
             mask_personal_data: true,
@@ -275,6 +284,24 @@ impl Settings {
                 });
             }
         }
+        if self.alerts.evaluate_seconds == 0 {
+            return Err(invalid(
+                "alerts.evaluate_seconds",
+                "must be at least 1".to_string(),
+            ));
+        }
+        for (name, notifier) in &self.alerts.notifiers {
+            let section = format!("alerts.notifiers.{name}");
+            if !crate::alerts::valid_notifier_name(name) {
+                return Err(invalid(
+                    &section,
+                    "a notifier name is at most 64 letters, digits, - and _".to_string(),
+                ));
+            }
+            notifier
+                .validate()
+                .map_err(|message| invalid(&section, message))?;
+        }
         Ok(())
     }
 
@@ -319,6 +346,8 @@ impl Settings {
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
         layer!("XINSHENG_DEMO", demo);
         layer!("XINSHENG_MASK_PERSONAL_DATA", mask_personal_data);
+        layer!("XINSHENG_ALERTS_FILE", alerts_file, path);
+        layer!("XINSHENG_PUBLIC_URL", public_url);
         if let Some(value) = get("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS") {
             self.delivery.initial_backoff_seconds =
                 parsed("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS", value)?;
@@ -345,6 +374,9 @@ impl Settings {
         if let Some(value) = get("XINSHENG_CHAT_IDLE_MINUTES") {
             self.webhooks.chat_idle_minutes = parsed("XINSHENG_CHAT_IDLE_MINUTES", value)?;
         }
+        if let Some(value) = get("XINSHENG_ALERTS_EVALUATE_SECONDS") {
+            self.alerts.evaluate_seconds = parsed("XINSHENG_ALERTS_EVALUATE_SECONDS", value)?;
+        }
         Ok(())
     }
 }
@@ -365,6 +397,26 @@ mod tests {
             .expect("valid");
         assert_eq!(settings.listen, "127.0.0.1:9999");
         assert!(settings.demo);
+    }
+
+    #[test]
+    fn an_invalid_alert_notifier_names_its_section() {
+        let mut settings = Settings::default();
+        settings.alerts.notifiers.insert(
+            "hook".into(),
+            crate::alerts::NotifierConfig {
+                kind: crate::alerts::NotifierKind::Generic,
+                url: "https://example.com/hook".into(),
+                secret: None,
+            },
+        );
+        let error = settings
+            .validate(Path::new("xinsheng.toml"))
+            .expect_err("a generic notifier needs a secret");
+        assert!(
+            error.to_string().contains("alerts.notifiers.hook"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! segment, clauses, tag, keywords) → [`store`] (system of record) and
 //! [`index`] (search, facets, aggregations) → [`boards`] and [`api`].
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod boards;

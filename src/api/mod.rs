@@ -1,6 +1,7 @@
 //! HTTP handlers only: parse, call the core, map errors. No tantivy, SQL
 //! or model types here.
 
+pub mod alerts;
 pub mod boards;
 pub mod consumers;
 pub mod error;
@@ -90,6 +91,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/search", web::get().to(search::search))
                 .route("/boards/issues", web::get().to(boards::issues))
                 .route("/tags", web::get().to(tags))
+                .route("/alerts", web::get().to(alerts::list))
                 .route("/consumers", web::get().to(consumers::audience))
                 .route("/consumers/export", web::get().to(consumers::export))
                 .route("/consumers/{id}", web::get().to(consumers::get))

@@ -10,7 +10,9 @@
 //! batch but whose answer was lost sees it again, so every message carries
 //! its `delivery_id` for de-duplication.
 
+pub mod dingtalk_robot;
 pub mod http;
+pub mod wecom_robot;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+pub mod alerts;
 pub mod consumers;
 pub mod conversations;
 pub mod events;
@@ -228,6 +229,7 @@ impl Store {
         connection.execute_batch(SCHEMA)?;
         add_missing_columns(&connection)?;
         connection.execute_batch(conversations::SCHEMA)?;
+        connection.execute_batch(alerts::SCHEMA)?;
         connection.execute_batch(events::SCHEMA)?;
         connection.execute_batch(outbox::SCHEMA)?;
         connection.execute_batch(consumers::SCHEMA)?;
