@@ -158,6 +158,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         wakeup.clone(),
         core.settings.limits(),
         core.settings.privacy(),
+        crate::ingest::BackPressure::new(core.settings.max_pending_items),
     ));
     if core.settings.demo {
         let added = load_demo(

@@ -33,6 +33,9 @@ pub struct Settings {
     pub max_batch_items: usize,
     /// Longest accepted feedback text, in characters.
     pub max_text_chars: usize,
+    /// Ingest answers 429 while more items than this wait for analysis
+    /// (0 = never refuse).
+    pub max_pending_items: u64,
     /// Items analysed and indexed per worker round.
     pub analysis_batch: usize,
     /// Longest time staged index documents wait for a commit, in milliseconds.
@@ -141,6 +144,7 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_items: 10_000,
             max_text_chars: 20_000,
+            max_pending_items: 200_000,
             analysis_batch: 2_000,
             commit_interval_ms: 500,
             full_durability: false,
@@ -341,6 +345,7 @@ impl Settings {
         layer!("XINSHENG_MAX_BATCH_ITEMS", max_batch_items);
         layer!("XINSHENG_MAX_TEXT_CHARS", max_text_chars);
         layer!("XINSHENG_ANALYSIS_BATCH", analysis_batch);
+        layer!("XINSHENG_MAX_PENDING_ITEMS", max_pending_items);
         layer!("XINSHENG_COMMIT_INTERVAL_MS", commit_interval_ms);
         layer!("XINSHENG_FULL_DURABILITY", full_durability);
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);

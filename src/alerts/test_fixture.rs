@@ -56,6 +56,7 @@ impl Fixture {
             Default::default(),
             self.core.settings.limits(),
             self.core.settings.privacy(),
+            crate::ingest::BackPressure::new(0),
         );
         ingestor
             .ingest_body(serde_json::to_string(&items).expect("json").as_bytes())

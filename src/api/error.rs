@@ -25,6 +25,8 @@ pub struct ApiError {
     pub body: ErrorBody,
     /// Per-item errors of a refused batch.
     pub items: Option<Vec<ItemError>>,
+    /// Seconds a client should wait before trying again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -42,6 +44,7 @@ impl ApiError {
                 field: field.map(str::to_string),
             },
             items: None,
+            retry_after: None,
         }
     }
 
@@ -75,7 +78,11 @@ impl ResponseError for ApiError {
         if let Some(items) = &self.items {
             body["items"] = serde_json::json!(items);
         }
-        HttpResponse::build(self.status).json(body)
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        response.json(body)
     }
 }
 
@@ -208,6 +215,16 @@ impl From<IngestError> for ApiError {
                 api_error
             }
             IngestError::Store(error) => error.into(),
+            IngestError::Overloaded { .. } => {
+                let mut api_error = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "queue_full",
+                    error.to_string(),
+                    None,
+                );
+                api_error.retry_after = Some(crate::ingest::OVERLOAD_RETRY_AFTER_SECONDS);
+                api_error
+            }
         }
     }
 }

@@ -42,6 +42,65 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "{pending} items are waiting for analysis (limit {limit}); nothing was stored, retry later"
+    )]
+    Overloaded { pending: u64, limit: u64 },
+}
+
+/// What a refused client is told to wait, in seconds: about the time the
+/// worker needs for a few thousand items.
+pub const OVERLOAD_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// How stale the pending count used for back-pressure may be: counting on
+/// every request would take the database lock from the worker.
+const PENDING_COUNT_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Refuses new items while the analysis queue is longer than `limit`, so a
+/// flood costs disk up to a bound and never memory: items wait in the
+/// database, not in RAM, and a client is told to come back.
+#[derive(Debug)]
+pub struct BackPressure {
+    limit: u64,
+    counted: Mutex<Option<(std::time::Instant, u64)>>,
+}
+
+impl BackPressure {
+    pub fn new(limit: u64) -> BackPressure {
+        BackPressure {
+            limit,
+            counted: Mutex::new(None),
+        }
+    }
+
+    /// `Ok` when `incoming` more items fit.
+    pub fn admit(&self, store: &Store, incoming: usize) -> Result<(), IngestError> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let pending = {
+            let mut counted = self.counted.lock();
+            match *counted {
+                Some((at, pending)) if at.elapsed() < PENDING_COUNT_TTL => pending,
+                _ => {
+                    let pending = store.queue_counts()?.pending;
+                    *counted = Some((std::time::Instant::now(), pending));
+                    pending
+                }
+            }
+        };
+        if pending + incoming as u64 > self.limit && pending > 0 {
+            return Err(IngestError::Overloaded {
+                pending,
+                limit: self.limit,
+            });
+        }
+        let mut counted = self.counted.lock();
+        if let Some((_, cached)) = counted.as_mut() {
+            *cached += incoming as u64;
+        }
+        Ok(())
+    }
 }
 
 /// Wakes the analysis worker when new items are stored.
@@ -104,6 +163,7 @@ pub struct Ingestor {
     wakeup: Arc<Wakeup>,
     limits: Limits,
     privacy: Privacy,
+    back_pressure: BackPressure,
 }
 
 impl Ingestor {
@@ -112,12 +172,14 @@ impl Ingestor {
         wakeup: Arc<Wakeup>,
         limits: Limits,
         privacy: Privacy,
+        back_pressure: BackPressure,
     ) -> Ingestor {
         Ingestor {
             store,
             wakeup,
             limits,
             privacy,
+            back_pressure,
         }
     }
 
@@ -143,6 +205,7 @@ impl Ingestor {
                 total: values.len(),
             });
         }
+        self.back_pressure.admit(&self.store, items.len())?;
         let inserted = self.store.insert_batch(&items, now)?;
         if inserted.iter().any(|item| !item.duplicate || item.updated) {
             self.wakeup.notify();

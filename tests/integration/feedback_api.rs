@@ -305,6 +305,40 @@ fn batch_limit_is_enforced_in_items() {
 }
 
 #[test]
+fn a_full_analysis_queue_refuses_ingest_with_retry_after_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[("XINSHENG_MAX_PENDING_ITEMS", "100")], &[]);
+    let batch = |prefix: &str| -> Vec<u8> {
+        let items: Vec<Value> = (0..1000)
+            .map(|n| json!({"external_id": format!("{prefix}{n}"), "source": "review", "channel": "tmall",
+                            "text": format!("第{n}件，物流太慢了，等了一个星期")}))
+            .collect();
+        serde_json::to_vec(&items).expect("json")
+    };
+    let (first, _) = server.post("/api/v1/feedback", batch("a"));
+    assert_eq!(first, 202);
+    let refused = server
+        .client
+        .post(format!("{}/api/v1/feedback", server.base))
+        .body(batch("b"))
+        .send()
+        .expect("POST");
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = refused.json().expect("json");
+    assert_eq!(body["error"]["code"], "queue_full");
+    // Once the worker caught up, the same request is accepted, and the
+    // refused one stored nothing in between.
+    server.wait_idle();
+    let (_, health) = server.get("/healthz");
+    assert_eq!(health["queue"]["indexed"], 1000);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (again, answer) = server.post("/api/v1/feedback", batch("b"));
+    assert_eq!(again, 202, "{answer}");
+    assert_eq!(answer["accepted"], 1000);
+}
+
+#[test]
 fn demo_data_fills_the_board() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[], &["--demo"]);
