@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::delivery::{DeliveryWorker, Destination};
+use crate::followups::projection::FollowupProjection;
 use crate::index::{FeedbackIndex, Opened};
 use crate::ingest::chat::ChatReceiver;
 use crate::ingest::projections::Projections;
@@ -48,7 +49,11 @@ impl Core {
                 );
             }
         }
-        let projections = Projections::new(Vec::new());
+        let projections = Projections::new(vec![Arc::new(FollowupProjection::new(
+            store.clone(),
+            settings.followups.clone(),
+            &analyser.lexicon().tags,
+        ))]);
         Ok(Core {
             settings,
             store,

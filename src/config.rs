@@ -56,6 +56,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Retries of outgoing deliveries (CDP pushes, alert notifications).
     pub delivery: DeliverySettings,
+    /// The follow-up queue (`[followups]`): which items enter it.
+    pub followups: crate::followups::FollowupSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +143,7 @@ impl Default for Settings {
             demo_file: PathBuf::from("./examples/demo_feedback.jsonl"),
             webhooks: WebhookSettings::default(),
             delivery: DeliverySettings::default(),
+            followups: crate::followups::FollowupSettings::default(),
         }
     }
 }
@@ -297,6 +300,13 @@ impl Settings {
         if let Some(value) = get("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS") {
             self.delivery.initial_backoff_seconds =
                 parsed("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS", value)?;
+        }
+        if let Some(value) = get("XINSHENG_FOLLOWUPS_MIN_SEVERITY") {
+            self.followups.min_severity = parsed("XINSHENG_FOLLOWUPS_MIN_SEVERITY", value)?;
+        }
+        if let Some(value) = get("XINSHENG_FOLLOWUPS_HIGH_VALUE_AMOUNT") {
+            self.followups.high_value_amount =
+                parsed("XINSHENG_FOLLOWUPS_HIGH_VALUE_AMOUNT", value)?;
         }
         if let Some(value) = get("XINSHENG_CHAT_IDLE_MINUTES") {
             self.webhooks.chat_idle_minutes = parsed("XINSHENG_CHAT_IDLE_MINUTES", value)?;

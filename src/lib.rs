@@ -10,6 +10,7 @@ pub mod boards;
 pub mod config;
 pub mod delivery;
 pub mod feedback;
+pub mod followups;
 pub mod index;
 pub mod ingest;
 pub mod nlp;

@@ -4,6 +4,7 @@
 pub mod boards;
 pub mod error;
 pub mod feedback;
+pub mod followups;
 pub mod params;
 pub mod search;
 pub mod webhooks;
@@ -86,7 +87,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/feedback/{id}", web::get().to(feedback::get))
                 .route("/search", web::get().to(search::search))
                 .route("/boards/issues", web::get().to(boards::issues))
-                .route("/tags", web::get().to(tags)),
+                .route("/tags", web::get().to(tags))
+                .route("/followups", web::get().to(followups::list))
+                .route("/followups/stats", web::get().to(followups::stats))
+                .route("/followups/{id}", web::get().to(followups::get))
+                .route("/followups/{id}", web::patch().to(followups::update)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 pub mod conversations;
 pub mod events;
+pub mod followups;
 pub mod outbox;
 
 use crate::feedback::{Analysis, NewFeedback, Source};
@@ -229,6 +230,7 @@ impl Store {
         connection.execute_batch(conversations::SCHEMA)?;
         connection.execute_batch(events::SCHEMA)?;
         connection.execute_batch(outbox::SCHEMA)?;
+        connection.execute_batch(followups::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })
