@@ -9,13 +9,20 @@
 //!
 //! | signal | points |
 //! |---|---|
-//! | `threat`, escalation (投诉, 12315, 315, 曝光, 媒体, 律师, 起诉, 黑猫, 消协, 工商, 举报, ...) | 40 |
+//! | `threat`, escalation (投诉, 12315, 315, 曝光, 媒体, 律师, 起诉, 黑猫, 消协, 工商, 举报, ...) | 45 |
 //! | `threat`, refund or review (退款, 退货, 退钱, 差评) | 25 |
-//! | `low_rating` 1 star / 2 stars | 25 / 15 |
-//! | `repeat` (≥ 2 negative items of the consumer in 30 days) | 20, +5 per further item, at most 30 |
-//! | `negative` (overall sentiment or a tag negative) | 20 |
-//! | `high_value` (order amount ≥ `followups.high_value_amount`) | 20 |
+//! | `repeat` (≥ 2 negative items of the consumer in 30 days) | 25, +5 per further item, at most 35 |
+//! | `high_value` (order amount ≥ `followups.high_value_amount`) | 25 |
+//! | `negative` (overall sentiment or a tag negative) | 15 |
+//! | `low_rating` 1 star / 2 stars | 15 / 10 |
 //! | `refund` (source = refund) | 15 |
+//!
+//! Levels: low < 40 ≤ medium < 60 ≤ high < 80 ≤ critical. They are meant
+//! to read as: *low*, unhappy (a negative review with a low rating);
+//! *medium*, unhappy with a reason to act now (a refund, return or bad
+//! review threatened, a consumer complaining again, a valuable order);
+//! *high*, an escalation threatened (投诉, 12315, the press) or several
+//! reasons together; *critical*, an escalation and more.
 //!
 //! Threat words count only in the customer's own words, and not when
 //! negated in their clause ("不会给差评", "没打算投诉"); a conditional
@@ -28,22 +35,22 @@ use serde::{Deserialize, Serialize};
 use crate::feedback::{Polarity, Source};
 use crate::store::StoredFeedback;
 
-pub const WEIGHT_ESCALATION_THREAT: u32 = 40;
+pub const WEIGHT_ESCALATION_THREAT: u32 = 45;
 pub const WEIGHT_REFUND_THREAT: u32 = 25;
-pub const WEIGHT_RATING_ONE_STAR: u32 = 25;
-pub const WEIGHT_RATING_TWO_STARS: u32 = 15;
-pub const WEIGHT_REPEAT: u32 = 20;
+pub const WEIGHT_REPEAT: u32 = 25;
 pub const WEIGHT_REPEAT_PER_FURTHER_ITEM: u32 = 5;
-pub const WEIGHT_REPEAT_MAX: u32 = 30;
-pub const WEIGHT_NEGATIVE: u32 = 20;
-pub const WEIGHT_HIGH_VALUE: u32 = 20;
+pub const WEIGHT_REPEAT_MAX: u32 = 35;
+pub const WEIGHT_HIGH_VALUE: u32 = 25;
+pub const WEIGHT_NEGATIVE: u32 = 15;
+pub const WEIGHT_RATING_ONE_STAR: u32 = 15;
+pub const WEIGHT_RATING_TWO_STARS: u32 = 10;
 pub const WEIGHT_REFUND: u32 = 15;
 pub const MAX_SCORE: u32 = 100;
 
 /// Lowest score of each level above `low`.
-pub const MEDIUM_FROM_SCORE: u32 = 35;
-pub const HIGH_FROM_SCORE: u32 = 55;
-pub const CRITICAL_FROM_SCORE: u32 = 75;
+pub const MEDIUM_FROM_SCORE: u32 = 40;
+pub const HIGH_FROM_SCORE: u32 = 60;
+pub const CRITICAL_FROM_SCORE: u32 = 80;
 
 /// Meta fields read, in this order, for the order's value in yuan (a JSON
 /// number, or a string such as "¥5,000.00").
@@ -615,11 +622,12 @@ mod tests {
     #[test]
     fn severity_levels_follow_the_score_thresholds() {
         assert_eq!(Severity::from_score(0), Severity::Low);
-        assert_eq!(Severity::from_score(34), Severity::Low);
-        assert_eq!(Severity::from_score(35), Severity::Medium);
-        assert_eq!(Severity::from_score(55), Severity::High);
-        assert_eq!(Severity::from_score(74), Severity::High);
-        assert_eq!(Severity::from_score(75), Severity::Critical);
+        assert_eq!(Severity::from_score(39), Severity::Low);
+        assert_eq!(Severity::from_score(40), Severity::Medium);
+        assert_eq!(Severity::from_score(59), Severity::Medium);
+        assert_eq!(Severity::from_score(60), Severity::High);
+        assert_eq!(Severity::from_score(79), Severity::High);
+        assert_eq!(Severity::from_score(80), Severity::Critical);
         assert_eq!("medium".parse::<Severity>(), Ok(Severity::Medium));
         assert_eq!("4".parse::<Severity>(), Ok(Severity::Critical));
         assert!("5".parse::<Severity>().is_err());
@@ -708,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refund_threat_with_one_star_is_critical() {
+    fn a_complaint_threat_with_one_star_is_high() {
         let names = HashMap::new();
         let mut item = analysed("再不退款我就投诉到12315", Polarity::Neg, &[]);
         item.item.rating = Some(1);
@@ -721,8 +729,11 @@ mod tests {
                 SignalKind::Negative
             ]
         );
-        assert_eq!(assessment.score(), 40 + 25 + 20);
-        assert_eq!(assessment.severity(), Severity::Critical);
+        assert_eq!(assessment.score(), 45 + 15 + 15);
+        assert_eq!(assessment.severity(), Severity::High);
+        // The same from a consumer complaining again is critical.
+        let again = Assessment::of(&item, &context(&names)).with_history(2, 2, 30);
+        assert_eq!(again.severity(), Severity::Critical);
         assert_eq!(assessment.signals[0].detail, "提到「投诉」「12315」");
     }
 
@@ -750,19 +761,20 @@ mod tests {
         let once = Assessment::of(&item, &context(&names)).with_history(1, 2, 30);
         assert_eq!(
             kinds(&once),
-            vec![SignalKind::Negative, SignalKind::HighValue]
+            vec![SignalKind::HighValue, SignalKind::Negative]
         );
         assert_eq!(once.score(), 40);
+        assert_eq!(once.severity(), Severity::Medium);
         let third = Assessment::of(&item, &context(&names)).with_history(3, 2, 30);
         let repeat = third
             .signals
             .iter()
             .find(|signal| signal.kind == SignalKind::Repeat)
             .expect("repeat");
-        assert_eq!(repeat.points, 25);
+        assert_eq!(repeat.points, 30);
         assert_eq!(repeat.detail, "30 天内第 3 条负面反馈");
         let tenth = Assessment::of(&item, &context(&names)).with_history(10, 2, 30);
-        assert_eq!(tenth.score(), 20 + 20 + WEIGHT_REPEAT_MAX);
+        assert_eq!(tenth.score(), 15 + 25 + WEIGHT_REPEAT_MAX);
     }
 
     #[test]

@@ -5,5 +5,6 @@
 mod cli;
 mod crash;
 mod feedback_api;
+mod followups;
 mod server;
 mod sources;
