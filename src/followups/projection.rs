@@ -2,12 +2,11 @@
 //! log (see the module docs of [`crate::followups`] for what it may and may
 //! not change).
 //!
-//! Per batch of events: one pass of pure scoring, one transaction that
-//! records which items are negative per consumer and counts each
+//! Per batch of events: one pass of pure scoring, then one transaction
+//! that records which items are negative per consumer, counts each
 //! consumer's negatives in the window (one indexed lookup for the whole
-//! batch), and one transaction that writes the follow-ups together with
-//! the projection's cursor. The first transaction is idempotent, so a crash
-//! between the two only repeats it.
+//! batch), adds `repeat` where due, and writes the follow-ups together with
+//! the projection's cursor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use crate::ingest::projections::{Projection, ProjectionError};
 use crate::nlp::lexicon::TagDefinition;
 use crate::store::events::AnalysedEvent;
 use crate::store::followups::{ConsumerItem, FollowupWrite};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The projection's cursor name.
 pub const NAME: &str = "followups";
@@ -86,39 +85,47 @@ impl Projection for FollowupProjection {
             .collect();
         let window_days = self.settings.repeat_window_days;
         let window_seconds = i64::from(window_days) * crate::time::SECONDS_PER_DAY;
-        let negatives_in_window = self
-            .store
-            .record_consumer_negatives(&consumer_items, window_seconds)?;
-        let negatives_by_feedback: HashMap<i64, u32> = consumer_items
-            .iter()
-            .zip(negatives_in_window)
-            .map(|(item, count)| (item.feedback_id, count))
-            .collect();
-
         // One negative item is no pattern: `repeat` needs two at least.
         let repeat_min_items = self.settings.repeat_min_items.max(2);
-        let mut writes = Vec::with_capacity(events.len());
-        for (event, assessment) in events.iter().zip(assessments) {
-            let item = &event.item;
-            let negatives = negatives_by_feedback.get(&item.id).copied().unwrap_or(0);
-            let assessment = assessment.with_history(negatives, repeat_min_items, window_days);
-            let severity = assessment.severity();
-            let signals = serde_json::to_string(&assessment.signals).map_err(|error| {
-                ProjectionError::Invalid(format!("signals of item {}: {error}", item.id))
-            })?;
-            writes.push(FollowupWrite {
-                feedback_id: item.id,
-                consumer_id: item.item.consumer_id.clone(),
-                created_at: item.item.created_at,
-                severity: severity.level(),
-                score: assessment.score(),
-                signals,
-                qualifies: assessment.candidate && severity >= self.settings.min_severity,
-            });
-        }
-        let applied =
-            self.store
-                .apply_followups(NAME, last_event.seq, &writes, crate::time::now_unix())?;
+        let min_severity = self.settings.min_severity;
+        let decide = |negatives_in_window: &[u32]| {
+            let negatives_by_feedback: HashMap<i64, u32> = consumer_items
+                .iter()
+                .zip(negatives_in_window)
+                .map(|(item, count)| (item.feedback_id, *count))
+                .collect();
+            let mut writes = Vec::with_capacity(events.len());
+            for (event, assessment) in events.iter().zip(assessments) {
+                let item = &event.item;
+                let negatives = negatives_by_feedback.get(&item.id).copied().unwrap_or(0);
+                let assessment = assessment.with_history(negatives, repeat_min_items, window_days);
+                let severity = assessment.severity();
+                let signals = serde_json::to_string(&assessment.signals).map_err(|error| {
+                    StoreError::Corrupt {
+                        id: item.id,
+                        message: format!("signals do not serialise: {error}"),
+                    }
+                })?;
+                writes.push(FollowupWrite {
+                    feedback_id: item.id,
+                    consumer_id: item.item.consumer_id.clone(),
+                    created_at: item.item.created_at,
+                    severity: severity.level(),
+                    score: assessment.score(),
+                    signals,
+                    qualifies: assessment.candidate && severity >= min_severity,
+                });
+            }
+            Ok(writes)
+        };
+        let applied = self.store.apply_followup_batch(
+            NAME,
+            last_event.seq,
+            &consumer_items,
+            window_seconds,
+            decide,
+            crate::time::now_unix(),
+        )?;
         tracing::debug!(
             events = events.len(),
             queued = applied.queued,

@@ -29,6 +29,9 @@
 //! consequence ("再不退款我就投诉", "不然就曝光") ends the negation's reach.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 
 use serde::{Deserialize, Serialize};
 
@@ -298,21 +301,29 @@ fn is_clause_break(ch: char) -> bool {
         )
 }
 
+/// All threat words in one automaton: a text is scanned once. Overlapping
+/// matches, so that "黑猫投诉" yields both words.
+static THREAT_MATCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(THREAT_WORDS.iter().map(|(word, _)| *word))
+        .expect("threat words are short literal strings")
+});
+
 /// Threat words in `text` (the customer's normalised words) that are not
 /// negated, each word once, strongest tier first.
 pub fn detect_threats(text: &str) -> Vec<ThreatHit> {
-    let mut hits: Vec<ThreatHit> = Vec::new();
-    for (word, tier) in THREAT_WORDS {
-        if hits.iter().any(|hit| hit.word == word) {
-            continue;
-        }
-        let counted = text
-            .match_indices(word)
-            .any(|(start, _)| is_threat_at(text, start, word));
-        if counted {
-            hits.push(ThreatHit { word, tier });
+    let mut counted = [false; THREAT_WORDS.len()];
+    for found in THREAT_MATCHER.find_overlapping_iter(text) {
+        let index = found.pattern().as_usize();
+        if !counted[index] && is_threat_at(text, found.start(), THREAT_WORDS[index].0) {
+            counted[index] = true;
         }
     }
+    let mut hits: Vec<ThreatHit> = THREAT_WORDS
+        .iter()
+        .zip(counted)
+        .filter(|(_, is_counted)| *is_counted)
+        .map(|((word, tier), _)| ThreatHit { word, tier: *tier })
+        .collect();
     hits.sort_by(|left, right| right.tier.cmp(&left.tier));
     hits
 }

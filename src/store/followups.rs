@@ -6,7 +6,8 @@
 //!   item's time (`created_at`), when it entered the queue (`queued_at`),
 //!   when it was last changed, contacted and resolved.
 //! - `followup_history`: append-only, who changed what when (`by` = `api`
-//!   for people, `system` for the projection).
+//!   for people, `system` for the projection's severity changes; entering
+//!   the queue is `queued_at` on the row itself).
 //! - `followup_consumer_negatives`: every negative item that has a
 //!   consumer id, whether queued or not, so that "n negative items of this
 //!   consumer in 30 days" is one indexed lookup per batch.
@@ -99,6 +100,18 @@ pub struct FollowupWrite {
     /// take it out of the queue if nobody has acted on it yet; otherwise
     /// just record the new severity.
     pub qualifies: bool,
+}
+
+/// A follow-up's projection-owned columns, as stored before a batch.
+struct ExistingFollowup {
+    id: i64,
+    severity: u8,
+    score: u32,
+    signals: String,
+    consumer_id: Option<String>,
+    created_at: i64,
+    /// Open and never changed by a person: may leave the queue.
+    untouched: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -342,115 +355,144 @@ fn select_followup(
         .transpose()
 }
 
-impl Store {
-    /// Records whether each item is negative (its latest analysis wins) and
-    /// returns, for each of `items`, how many negative items its consumer
-    /// has in `(created_at - window_seconds, created_at]`, itself included
-    /// when negative. One transaction and one lookup for the whole batch.
-    pub fn record_consumer_negatives(
-        &self,
-        items: &[ConsumerItem<'_>],
-        window_seconds: i64,
-    ) -> Result<Vec<u32>, StoreError> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut connection = self.connection.lock();
-        let transaction = connection.transaction().map_err(classify)?;
-        let mut times_by_consumer: HashMap<String, Vec<i64>> = HashMap::new();
-        {
-            let mut insert = transaction.prepare_cached(
+/// Records whether each item is negative (its latest analysis wins) and
+/// returns, for each of `items`, how many negative items its consumer has in
+/// `(created_at - window_seconds, created_at]`, itself included when
+/// negative. One lookup for the whole batch.
+fn record_consumer_negatives(
+    transaction: &Transaction<'_>,
+    items: &[ConsumerItem<'_>],
+    window_seconds: i64,
+) -> Result<Vec<u32>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut times_by_consumer: HashMap<String, Vec<i64>> = HashMap::new();
+    {
+        let mut insert = transaction.prepare_cached(
                 "INSERT INTO followup_consumer_negatives (feedback_id, consumer_id, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (feedback_id) DO UPDATE SET consumer_id = excluded.consumer_id, created_at = excluded.created_at",
             )?;
-            let mut delete = transaction
-                .prepare_cached("DELETE FROM followup_consumer_negatives WHERE feedback_id = ?1")?;
-            for item in items {
-                if item.negative {
-                    insert
-                        .execute(params![item.feedback_id, item.consumer_id, item.created_at])
-                        .map_err(classify)?;
-                } else {
-                    delete
-                        .execute(params![item.feedback_id])
-                        .map_err(classify)?;
-                }
+        let mut no_longer_negative: Vec<i64> = Vec::new();
+        for item in items {
+            if item.negative {
+                insert
+                    .execute(params![item.feedback_id, item.consumer_id, item.created_at])
+                    .map_err(classify)?;
+            } else {
+                no_longer_negative.push(item.feedback_id);
             }
-            let mut consumers: Vec<&str> = items.iter().map(|item| item.consumer_id).collect();
-            consumers.sort_unstable();
-            consumers.dedup();
-            let earliest = items.iter().map(|item| item.created_at).min().unwrap_or(0);
-            let latest = items.iter().map(|item| item.created_at).max().unwrap_or(0);
-            let consumers_json = serde_json::Value::from(consumers).to_string();
-            let mut lookup = transaction.prepare_cached(
-                "SELECT consumer_id, created_at FROM followup_consumer_negatives
+        }
+        // Most items were never negative: one statement for all of them.
+        if !no_longer_negative.is_empty() {
+            transaction
+                .prepare_cached(
+                    "DELETE FROM followup_consumer_negatives
+                         WHERE feedback_id IN (SELECT value FROM json_each(?1))",
+                )?
+                .execute(params![
+                    serde_json::Value::from(no_longer_negative).to_string()
+                ])
+                .map_err(classify)?;
+        }
+        let mut consumers: Vec<&str> = items.iter().map(|item| item.consumer_id).collect();
+        consumers.sort_unstable();
+        consumers.dedup();
+        let earliest = items.iter().map(|item| item.created_at).min().unwrap_or(0);
+        let latest = items.iter().map(|item| item.created_at).max().unwrap_or(0);
+        let consumers_json = serde_json::Value::from(consumers).to_string();
+        let mut lookup = transaction.prepare_cached(
+            "SELECT consumer_id, created_at FROM followup_consumer_negatives
                  WHERE consumer_id IN (SELECT value FROM json_each(?1))
                    AND created_at > ?2 AND created_at <= ?3",
-            )?;
+        )?;
+        let rows = lookup
+            .query_map(
+                params![consumers_json, earliest - window_seconds, latest],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .map_err(classify)?;
+        for row in rows {
+            let (consumer_id, created_at) = row.map_err(classify)?;
+            times_by_consumer
+                .entry(consumer_id)
+                .or_default()
+                .push(created_at);
+        }
+    }
+    for times in times_by_consumer.values_mut() {
+        times.sort_unstable();
+    }
+    Ok(items
+        .iter()
+        .map(|item| {
+            let Some(times) = times_by_consumer.get(item.consumer_id) else {
+                return 0;
+            };
+            let after_window_start =
+                times.partition_point(|time| *time <= item.created_at - window_seconds);
+            let up_to_item = times.partition_point(|time| *time <= item.created_at);
+            up_to_item.saturating_sub(after_window_start) as u32
+        })
+        .collect())
+}
+
+/// Writes the projection's verdicts (see the module invariants).
+fn apply_followups(
+    transaction: &Transaction<'_>,
+    writes: &[FollowupWrite],
+    now: i64,
+) -> Result<AppliedCounts, StoreError> {
+    let mut counts = AppliedCounts::default();
+    {
+        // Most analysed items never had a follow-up: learn which did in
+        // one lookup instead of one per item.
+        let feedback_ids: Vec<i64> = writes.iter().map(|write| write.feedback_id).collect();
+        let mut existing: HashMap<i64, ExistingFollowup> = HashMap::new();
+        {
+            let mut lookup = transaction.prepare_cached(
+                    "SELECT feedback_id, id, severity, score, signals, consumer_id, created_at,
+                            status = 'open' AND NOT EXISTS (
+                                SELECT 1 FROM followup_history h WHERE h.followup_id = followups.id AND h.by = ?2)
+                     FROM followups WHERE feedback_id IN (SELECT value FROM json_each(?1))",
+                )?;
             let rows = lookup
                 .query_map(
-                    params![consumers_json, earliest - window_seconds, latest],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+                    params![serde_json::Value::from(feedback_ids).to_string(), BY_PERSON],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            ExistingFollowup {
+                                id: row.get(1)?,
+                                severity: row.get(2)?,
+                                score: row.get(3)?,
+                                signals: row.get(4)?,
+                                consumer_id: row.get(5)?,
+                                created_at: row.get(6)?,
+                                untouched: row.get(7)?,
+                            },
+                        ))
+                    },
                 )
                 .map_err(classify)?;
             for row in rows {
-                let (consumer_id, created_at) = row.map_err(classify)?;
-                times_by_consumer
-                    .entry(consumer_id)
-                    .or_default()
-                    .push(created_at);
+                let (feedback_id, followup) = row.map_err(classify)?;
+                existing.insert(feedback_id, followup);
             }
         }
-        transaction.commit().map_err(classify)?;
-        for times in times_by_consumer.values_mut() {
-            times.sort_unstable();
-        }
-        Ok(items
-            .iter()
-            .map(|item| {
-                let Some(times) = times_by_consumer.get(item.consumer_id) else {
-                    return 0;
-                };
-                let after_window_start =
-                    times.partition_point(|time| *time <= item.created_at - window_seconds);
-                let up_to_item = times.partition_point(|time| *time <= item.created_at);
-                up_to_item.saturating_sub(after_window_start) as u32
-            })
-            .collect())
-    }
-
-    /// Writes the projection's verdicts and advances its cursor to
-    /// `through_seq`, in one transaction (see the module invariants).
-    pub fn apply_followups(
-        &self,
-        projection: &str,
-        through_seq: i64,
-        writes: &[FollowupWrite],
-        now: i64,
-    ) -> Result<AppliedCounts, StoreError> {
-        let mut connection = self.connection.lock();
-        let transaction = connection.transaction().map_err(classify)?;
-        let mut counts = AppliedCounts::default();
-        {
-            let mut insert = transaction.prepare_cached(
+        let mut insert = transaction.prepare_cached(
                 "INSERT INTO followups (feedback_id, consumer_id, severity, score, signals, status, created_at, queued_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?7)
-                 ON CONFLICT (feedback_id) DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?7)",
             )?;
-            let mut existing = transaction.prepare_cached(
-                "SELECT id, severity, score, signals, consumer_id, created_at,
-                        status = 'open' AND NOT EXISTS (
-                            SELECT 1 FROM followup_history h WHERE h.followup_id = followups.id AND h.by = ?2)
-                 FROM followups WHERE feedback_id = ?1",
-            )?;
-            let mut rescore = transaction.prepare_cached(
+        let mut rescore = transaction.prepare_cached(
                 "UPDATE followups SET severity = ?2, score = ?3, signals = ?4, consumer_id = ?5, created_at = ?6, updated_at = ?7
                  WHERE id = ?1",
             )?;
-            let mut delete = transaction.prepare_cached("DELETE FROM followups WHERE id = ?1")?;
-            for write in writes {
+        let mut delete = transaction.prepare_cached("DELETE FROM followups WHERE id = ?1")?;
+        for write in writes {
+            let Some(current) = existing.get(&write.feedback_id) else {
                 if write.qualifies {
-                    let inserted = insert
+                    insert
                         .execute(params![
                             write.feedback_id,
                             write.consumer_id,
@@ -461,80 +503,101 @@ impl Store {
                             now
                         ])
                         .map_err(classify)?;
-                    if inserted == 1 {
-                        let id = transaction.last_insert_rowid();
-                        insert_history(
-                            &transaction,
-                            id,
-                            now,
-                            BY_SYSTEM,
-                            None,
-                            "queued",
-                            None,
-                            Some(&write.severity.to_string()),
-                        )?;
-                        counts.queued += 1;
-                        continue;
-                    }
+                    // The same item twice in one batch is rescored, not inserted twice.
+                    existing.insert(
+                        write.feedback_id,
+                        ExistingFollowup {
+                            id: transaction.last_insert_rowid(),
+                            severity: write.severity,
+                            score: write.score,
+                            signals: write.signals.clone(),
+                            consumer_id: write.consumer_id.clone(),
+                            created_at: write.created_at,
+                            untouched: true,
+                        },
+                    );
+                    counts.queued += 1;
                 }
-                let current = existing
-                    .query_row(params![write.feedback_id, BY_PERSON], |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, u8>(1)?,
-                            row.get::<_, u32>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, Option<String>>(4)?,
-                            row.get::<_, i64>(5)?,
-                            row.get::<_, bool>(6)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(classify)?;
-                let Some((id, severity, score, signals, consumer_id, created_at, untouched)) =
-                    current
-                else {
-                    continue;
-                };
-                if !write.qualifies && untouched {
-                    delete.execute(params![id]).map_err(classify)?;
-                    counts.dropped += 1;
-                    continue;
-                }
-                let unchanged = severity == write.severity
-                    && score == write.score
-                    && signals == write.signals
-                    && consumer_id == write.consumer_id
-                    && created_at == write.created_at;
-                if unchanged {
-                    continue;
-                }
-                rescore
-                    .execute(params![
-                        id,
-                        write.severity,
-                        write.score,
-                        write.signals,
-                        write.consumer_id,
-                        write.created_at,
-                        now
-                    ])
-                    .map_err(classify)?;
-                if severity != write.severity {
-                    insert_history(
-                        &transaction,
-                        id,
-                        now,
-                        BY_SYSTEM,
-                        None,
-                        "severity",
-                        Some(&severity.to_string()),
-                        Some(&write.severity.to_string()),
-                    )?;
-                }
-                counts.rescored += 1;
+                continue;
+            };
+            if !write.qualifies && current.untouched {
+                delete.execute(params![current.id]).map_err(classify)?;
+                existing.remove(&write.feedback_id);
+                counts.dropped += 1;
+                continue;
             }
+            let unchanged = current.severity == write.severity
+                && current.score == write.score
+                && current.signals == write.signals
+                && current.consumer_id == write.consumer_id
+                && current.created_at == write.created_at;
+            if unchanged {
+                continue;
+            }
+            rescore
+                .execute(params![
+                    current.id,
+                    write.severity,
+                    write.score,
+                    write.signals,
+                    write.consumer_id,
+                    write.created_at,
+                    now
+                ])
+                .map_err(classify)?;
+            if current.severity != write.severity {
+                insert_history(
+                    transaction,
+                    current.id,
+                    now,
+                    BY_SYSTEM,
+                    None,
+                    "severity",
+                    Some(&current.severity.to_string()),
+                    Some(&write.severity.to_string()),
+                )?;
+            }
+            let id = current.id;
+            let untouched = current.untouched;
+            existing.insert(
+                write.feedback_id,
+                ExistingFollowup {
+                    id,
+                    severity: write.severity,
+                    score: write.score,
+                    signals: write.signals.clone(),
+                    consumer_id: write.consumer_id.clone(),
+                    created_at: write.created_at,
+                    untouched,
+                },
+            );
+            counts.rescored += 1;
         }
+    }
+    Ok(counts)
+}
+
+impl Store {
+    /// One batch of the follow-up projection, in one transaction: records
+    /// which of `consumer_items` are negative, hands each one's count of
+    /// its consumer's negatives in the window to `decide` (aligned with
+    /// `consumer_items`), writes the follow-ups it returns, and advances
+    /// the projection's cursor to `through_seq`.
+    pub fn apply_followup_batch(
+        &self,
+        projection: &str,
+        through_seq: i64,
+        consumer_items: &[ConsumerItem<'_>],
+        window_seconds: i64,
+        decide: impl FnOnce(&[u32]) -> Result<Vec<FollowupWrite>, StoreError>,
+        now: i64,
+    ) -> Result<AppliedCounts, StoreError> {
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction().map_err(classify)?;
+        let negatives_in_window =
+            record_consumer_negatives(&transaction, consumer_items, window_seconds)?;
+        let writes = decide(&negatives_in_window)?;
+        let counts = apply_followups(&transaction, &writes, now)?;
         set_projection_cursor(&transaction, projection, through_seq)?;
         transaction.commit().map_err(classify)?;
         Ok(counts)
@@ -790,6 +853,13 @@ mod tests {
         ids
     }
 
+    /// A projection batch with no consumer history to record.
+    fn apply(store: &Store, seq: i64, writes: &[FollowupWrite], now: i64) -> AppliedCounts {
+        store
+            .apply_followup_batch("followups", seq, &[], 0, |_| Ok(writes.to_vec()), now)
+            .expect("apply")
+    }
+
     fn write(feedback_id: i64, severity: u8, qualifies: bool) -> FollowupWrite {
         FollowupWrite {
             feedback_id,
@@ -802,60 +872,46 @@ mod tests {
         }
     }
 
+    /// The counts `decide` is given for `items`, in a batch that writes nothing.
+    fn negatives_seen(store: &Store, items: &[ConsumerItem<'_>], window: i64) -> Vec<u32> {
+        let mut seen = Vec::new();
+        store
+            .apply_followup_batch(
+                "followups",
+                1,
+                items,
+                window,
+                |counts| {
+                    seen = counts.to_vec();
+                    Ok(Vec::new())
+                },
+                0,
+            )
+            .expect("batch");
+        seen
+    }
+
     #[test]
     fn consumer_negatives_are_counted_within_the_window_up_to_each_item() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), false).expect("open");
         let day = 86_400;
+        let item = |feedback_id, consumer_id, days, negative| ConsumerItem {
+            feedback_id,
+            consumer_id,
+            created_at: days * day,
+            negative,
+        };
         let marks = [
-            ConsumerItem {
-                feedback_id: 1,
-                consumer_id: "c-1",
-                created_at: 0,
-                negative: true,
-            },
-            ConsumerItem {
-                feedback_id: 2,
-                consumer_id: "c-1",
-                created_at: 10 * day,
-                negative: true,
-            },
-            ConsumerItem {
-                feedback_id: 3,
-                consumer_id: "c-1",
-                created_at: 45 * day,
-                negative: true,
-            },
-            ConsumerItem {
-                feedback_id: 4,
-                consumer_id: "c-2",
-                created_at: 10 * day,
-                negative: false,
-            },
+            item(1, "c-1", 0, true),
+            item(2, "c-1", 10, true),
+            item(3, "c-1", 45, true),
+            item(4, "c-2", 10, false),
         ];
-        let counts = store
-            .record_consumer_negatives(&marks, 30 * day)
-            .expect("record");
-        assert_eq!(counts, vec![1, 2, 1, 0]);
+        assert_eq!(negatives_seen(&store, &marks, 30 * day), vec![1, 2, 1, 0]);
         // Item 2 is no longer negative after a reanalysis: it stops counting.
-        let again = [
-            ConsumerItem {
-                feedback_id: 2,
-                consumer_id: "c-1",
-                created_at: 10 * day,
-                negative: false,
-            },
-            ConsumerItem {
-                feedback_id: 5,
-                consumer_id: "c-1",
-                created_at: 20 * day,
-                negative: true,
-            },
-        ];
-        let counts = store
-            .record_consumer_negatives(&again, 30 * day)
-            .expect("record again");
-        assert_eq!(counts, vec![1, 2]);
+        let again = [item(2, "c-1", 10, false), item(5, "c-1", 20, true)];
+        assert_eq!(negatives_seen(&store, &again, 30 * day), vec![1, 2]);
     }
 
     #[test]
@@ -863,14 +919,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), false).expect("open");
         let ids = stored(&store, 2);
-        let counts = store
-            .apply_followups(
-                "followups",
-                1,
-                &[write(ids[0], 3, true), write(ids[1], 2, true)],
-                100,
-            )
-            .expect("apply");
+        let counts = apply(
+            &store,
+            1,
+            &[write(ids[0], 3, true), write(ids[1], 2, true)],
+            100,
+        );
         assert_eq!(counts.queued, 2);
         let (total, rows) = store
             .list_followups(&FollowupFilter::default(), 10, 0)
@@ -901,14 +955,12 @@ mod tests {
         );
 
         // Reanalysis: both fall below the minimum severity.
-        let counts = store
-            .apply_followups(
-                "followups",
-                2,
-                &[write(ids[0], 1, false), write(ids[1], 1, false)],
-                200,
-            )
-            .expect("apply");
+        let counts = apply(
+            &store,
+            2,
+            &[write(ids[0], 1, false), write(ids[1], 1, false)],
+            200,
+        );
         assert_eq!(
             counts,
             AppliedCounts {
@@ -927,9 +979,10 @@ mod tests {
 
         let history = store.followup_history(first).expect("history");
         let fields: Vec<&str> = history.iter().map(|row| row.field.as_str()).collect();
-        assert_eq!(fields, vec!["queued", "status", "assignee", "severity"]);
-        assert_eq!(history[1].new_value.as_deref(), Some("contacted"));
-        assert_eq!(history[1].by, "api");
+        assert_eq!(fields, vec!["status", "assignee", "severity"]);
+        assert_eq!(history[0].new_value.as_deref(), Some("contacted"));
+        assert_eq!(history[0].by, "api");
+        assert_eq!(history[2].by, "system");
     }
 
     #[test]
@@ -937,14 +990,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), false).expect("open");
         let ids = stored(&store, 3);
-        store
-            .apply_followups(
-                "followups",
-                1,
-                &ids.iter().map(|id| write(*id, 2, true)).collect::<Vec<_>>(),
-                1_000,
-            )
-            .expect("apply");
+        apply(
+            &store,
+            1,
+            &ids.iter().map(|id| write(*id, 2, true)).collect::<Vec<_>>(),
+            1_000,
+        );
         let (_, rows) = store
             .list_followups(&FollowupFilter::default(), 10, 0)
             .expect("list");

@@ -200,7 +200,6 @@ fn negative_items_are_queued_worked_on_and_keep_their_status() {
     assert_eq!(
         history,
         vec![
-            ("queued".to_string(), threat["severity"].to_string()),
             ("status".to_string(), "contacted".to_string()),
             ("assignee".to_string(), "小王".to_string()),
             ("note".to_string(), "电话联系，同意退款".to_string()),
