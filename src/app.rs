@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::consumers::rules::ConsumerTagRules;
 use crate::consumers::ConsumerProfiles;
 use crate::delivery::{DeliveryWorker, Destination};
+use crate::followups::projection::FollowupProjection;
 use crate::index::{FeedbackIndex, Opened};
 use crate::ingest::chat::ChatReceiver;
 use crate::ingest::projections::{Projection, Projections};
@@ -74,6 +75,11 @@ impl Core {
             Arc::new(crate::alerts::severe::SevereProjection {
                 alerts: alerts.clone(),
             }),
+            Arc::new(FollowupProjection::new(
+                store.clone(),
+                settings.followups.clone(),
+                &analyser.lexicon().tags,
+            )),
         ]);
         Ok(Core {
             settings,

@@ -70,6 +70,8 @@ pub struct Settings {
     /// Mask phone, ID card and bank card numbers, e-mail addresses and
     /// marked names and addresses at ingest, before storing or indexing.
     pub mask_personal_data: bool,
+    /// The follow-up queue (`[followups]`): which items enter it.
+    pub followups: crate::followups::FollowupSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +163,7 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             consumers: Default::default(),
             mask_personal_data: true,
+            followups: crate::followups::FollowupSettings::default(),
         }
     }
 }
@@ -375,6 +378,13 @@ impl Settings {
                     message: "set both XINSHENG_CDP_URL and XINSHENG_CDP_SECRET".into(),
                 })
             }
+        }
+        if let Some(value) = get("XINSHENG_FOLLOWUPS_MIN_SEVERITY") {
+            self.followups.min_severity = parsed("XINSHENG_FOLLOWUPS_MIN_SEVERITY", value)?;
+        }
+        if let Some(value) = get("XINSHENG_FOLLOWUPS_HIGH_VALUE_AMOUNT") {
+            self.followups.high_value_amount =
+                parsed("XINSHENG_FOLLOWUPS_HIGH_VALUE_AMOUNT", value)?;
         }
         if let Some(value) = get("XINSHENG_CHAT_IDLE_MINUTES") {
             self.webhooks.chat_idle_minutes = parsed("XINSHENG_CHAT_IDLE_MINUTES", value)?;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod consumers;
 pub mod delivery;
 pub mod feedback;
+pub mod followups;
 pub mod index;
 pub mod ingest;
 pub mod nlp;

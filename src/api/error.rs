@@ -133,6 +133,38 @@ impl From<BoardError> for ApiError {
     }
 }
 
+impl From<crate::followups::FollowupError> for ApiError {
+    fn from(error: crate::followups::FollowupError) -> ApiError {
+        use crate::followups::FollowupError;
+        match error {
+            FollowupError::Store(store_error) => store_error.into(),
+            FollowupError::NotFound(_) => ApiError::not_found(error.to_string()),
+            FollowupError::MalformedBody(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                error.to_string(),
+                Some("body"),
+            ),
+            FollowupError::Invalid { field, .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                error.to_string(),
+                Some(field),
+            ),
+            FollowupError::Transition { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_transition",
+                error.to_string(),
+                Some("status"),
+            ),
+            FollowupError::Conflict => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string(), None)
+            }
+            FollowupError::Corrupt { .. } => internal(error),
+        }
+    }
+}
+
 impl From<crate::ingest::chat::ChatError> for ApiError {
     fn from(error: crate::ingest::chat::ChatError) -> Self {
         use crate::ingest::chat::ChatError;

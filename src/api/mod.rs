@@ -6,6 +6,7 @@ pub mod boards;
 pub mod consumers;
 pub mod error;
 pub mod feedback;
+pub mod followups;
 pub mod params;
 pub mod search;
 pub mod webhooks;
@@ -95,7 +96,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/consumers", web::get().to(consumers::audience))
                 .route("/consumers/export", web::get().to(consumers::export))
                 .route("/consumers/{id}", web::get().to(consumers::get))
-                .route("/consumer-tags", web::get().to(consumers::tags)),
+                .route("/consumer-tags", web::get().to(consumers::tags))
+                .route("/followups", web::get().to(followups::list))
+                .route("/followups/stats", web::get().to(followups::stats))
+                .route("/followups/{id}", web::get().to(followups::get))
+                .route("/followups/{id}", web::patch().to(followups::update)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))

@@ -213,6 +213,8 @@ pub struct ConsumerView {
     /// Since when each current tag has held (from the stored tags).
     pub tag_since: std::collections::BTreeMap<String, i64>,
     pub updated_at: i64,
+    /// Their follow-ups in the queue, by status, and the newest one.
+    pub followups: crate::store::followups::ConsumerFollowups,
 }
 
 /// The profile computed now from the consumer's contributions.
@@ -234,6 +236,7 @@ pub fn consumer_view(
             .map(|tag| (tag.tag, tag.since))
             .collect(),
         updated_at: record.updated_at,
+        followups: store.consumer_followups(consumer_id)?,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod alerts;
 pub mod consumers;
 pub mod conversations;
 pub mod events;
+pub mod followups;
 pub mod outbox;
 
 use crate::feedback::{Analysis, NewFeedback, Source};
@@ -233,6 +234,7 @@ impl Store {
         connection.execute_batch(events::SCHEMA)?;
         connection.execute_batch(outbox::SCHEMA)?;
         connection.execute_batch(consumers::SCHEMA)?;
+        connection.execute_batch(followups::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })

@@ -117,6 +117,19 @@ fn profiles_tags_audiences_and_exports_match_hand_counts() {
     assert_eq!(bob["windows"]["90d"]["items"], 0);
 
     let carol = wait_profile(&server, "carol", 2);
+    // The profile shows her follow-ups as the queue has them.
+    let (_, queue) = server.get("/api/v1/followups?status=open&limit=200");
+    let carol_open = queue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|followup| followup["feedback"]["consumer_id"] == "carol")
+        .count();
+    assert!(
+        carol_open >= 1,
+        "a refund with a quality complaint is queued: {queue}"
+    );
+    assert_eq!(carol["followups"]["open"], carol_open, "{carol}");
     assert_eq!(
         tag_ids(&carol),
         vec![

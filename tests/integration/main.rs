@@ -7,6 +7,7 @@ mod cli;
 mod consumers;
 mod crash;
 mod feedback_api;
+mod followups;
 mod hostile;
 mod privacy;
 mod server;
