@@ -324,7 +324,7 @@ pub fn detect_threats(text: &str) -> Vec<ThreatHit> {
         .filter(|(_, is_counted)| *is_counted)
         .map(|((word, tier), _)| ThreatHit { word, tier: *tier })
         .collect();
-    hits.sort_by(|left, right| right.tier.cmp(&left.tier));
+    hits.sort_by_key(|hit| std::cmp::Reverse(hit.tier));
     hits
 }
 
@@ -552,7 +552,7 @@ impl Assessment {
         }
         // Stable: equal weights keep the order they were found in.
         self.signals
-            .sort_by(|left, right| right.points.cmp(&left.points));
+            .sort_by_key(|signal| std::cmp::Reverse(signal.points));
         self
     }
 

@@ -314,15 +314,20 @@ fn filter_sql(filter: &FollowupFilter) -> (String, Vec<rusqlite::types::Value>) 
     (clause, values)
 }
 
-fn insert_history(
-    transaction: &Transaction<'_>,
+/// One history row: `field` went from `old_value` to `new_value`.
+struct HistoryEntry<'a> {
     followup_id: i64,
     at: i64,
-    by: &str,
-    actor: Option<&str>,
-    field: &str,
-    old_value: Option<&str>,
-    new_value: Option<&str>,
+    by: &'a str,
+    actor: Option<&'a str>,
+    field: &'a str,
+    old_value: Option<&'a str>,
+    new_value: Option<&'a str>,
+}
+
+fn insert_history(
+    transaction: &Transaction<'_>,
+    entry: &HistoryEntry<'_>,
 ) -> Result<(), StoreError> {
     transaction
         .prepare_cached(
@@ -330,13 +335,13 @@ fn insert_history(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
-            followup_id,
-            at,
-            by,
-            actor,
-            field,
-            old_value,
-            new_value
+            entry.followup_id,
+            entry.at,
+            entry.by,
+            entry.actor,
+            entry.field,
+            entry.old_value,
+            entry.new_value
         ])
         .map_err(classify)?;
     Ok(())
@@ -549,13 +554,15 @@ fn apply_followups(
             if current.severity != write.severity {
                 insert_history(
                     transaction,
-                    current.id,
-                    now,
-                    BY_SYSTEM,
-                    None,
-                    "severity",
-                    Some(&current.severity.to_string()),
-                    Some(&write.severity.to_string()),
+                    &HistoryEntry {
+                        followup_id: current.id,
+                        at: now,
+                        by: BY_SYSTEM,
+                        actor: None,
+                        field: "severity",
+                        old_value: Some(&current.severity.to_string()),
+                        new_value: Some(&write.severity.to_string()),
+                    },
                 )?;
             }
             let id = current.id;
@@ -699,39 +706,45 @@ impl Store {
         if status != before.status {
             insert_history(
                 &transaction,
-                id,
-                now,
-                BY_PERSON,
-                actor,
-                "status",
-                Some(before.status.as_str()),
-                Some(status.as_str()),
+                &HistoryEntry {
+                    followup_id: id,
+                    at: now,
+                    by: BY_PERSON,
+                    actor,
+                    field: "status",
+                    old_value: Some(before.status.as_str()),
+                    new_value: Some(status.as_str()),
+                },
             )?;
             changed_fields += 1;
         }
         if assignee != before.assignee {
             insert_history(
                 &transaction,
-                id,
-                now,
-                BY_PERSON,
-                actor,
-                "assignee",
-                before.assignee.as_deref(),
-                assignee.as_deref(),
+                &HistoryEntry {
+                    followup_id: id,
+                    at: now,
+                    by: BY_PERSON,
+                    actor,
+                    field: "assignee",
+                    old_value: before.assignee.as_deref(),
+                    new_value: assignee.as_deref(),
+                },
             )?;
             changed_fields += 1;
         }
         if note != before.note {
             insert_history(
                 &transaction,
-                id,
-                now,
-                BY_PERSON,
-                actor,
-                "note",
-                before.note.as_deref(),
-                note.as_deref(),
+                &HistoryEntry {
+                    followup_id: id,
+                    at: now,
+                    by: BY_PERSON,
+                    actor,
+                    field: "note",
+                    old_value: before.note.as_deref(),
+                    new_value: note.as_deref(),
+                },
             )?;
             changed_fields += 1;
         }
