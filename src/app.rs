@@ -9,6 +9,8 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 
 use crate::api::{self, AppState};
+use crate::boards::definition::BoardSet;
+use crate::boards::followup_hook::NoFollowupQueue;
 use crate::config::Settings;
 use crate::index::{FeedbackIndex, Opened};
 use crate::ingest::chat::ChatReceiver;
@@ -118,6 +120,12 @@ pub fn load_demo(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen.clone();
     let core = tokio::task::spawn_blocking(move || Core::open(settings, true)).await??;
+    // A bad board file stops the start: the error names the file and field.
+    let boards = Arc::new(BoardSet::load(
+        &core.settings.dashboards_dir,
+        &core.analyser.lexicon().tags,
+    )?);
+    tracing::info!(boards = boards.all().len(), dir = %core.settings.dashboards_dir.display(), "boards loaded");
     let wakeup = Arc::new(Wakeup::default());
     let ingestor = Arc::new(Ingestor::new(
         core.store.clone(),
@@ -183,6 +191,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         analyser: core.analyser.clone(),
         ingestor,
         chat,
+        boards,
+        // PLACEHOLDER: zeros until the follow-up queue provides its FollowupSource.
+        followups: Arc::new(NoFollowupQueue),
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
         .bind(&listen)

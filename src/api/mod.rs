@@ -6,12 +6,15 @@ pub mod error;
 pub mod feedback;
 pub mod params;
 pub mod search;
+pub mod ui;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
+use crate::boards::definition::BoardSet;
+use crate::boards::followup_hook::FollowupSource;
 use crate::config::Settings;
 use crate::index::FeedbackIndex;
 use crate::ingest::Ingestor;
@@ -26,6 +29,10 @@ pub struct AppState {
     pub analyser: Arc<Analyser>,
     pub ingestor: Arc<Ingestor>,
     pub chat: Arc<crate::ingest::chat::ChatReceiver>,
+    /// Board definitions, validated at start.
+    pub boards: Arc<BoardSet>,
+    /// The follow-up queue's numbers for board widgets.
+    pub followups: Arc<dyn FollowupSource>,
 }
 
 /// Runs blocking core work (SQLite, tantivy, analysis) off the async executor.
@@ -81,11 +88,23 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/webhooks/{platform}", web::get().to(webhooks::receive))
         .route("/webhooks/{platform}", web::post().to(webhooks::receive))
         .service(
+            web::resource("/")
+                .wrap(ui::security_headers())
+                .route(web::get().to(ui::index)),
+        )
+        .service(
+            web::scope("/static")
+                .wrap(ui::security_headers())
+                .route("/{tail:.*}", web::get().to(ui::asset)),
+        )
+        .service(
             web::scope("/api/v1")
                 .route("/feedback", web::post().to(feedback::ingest))
                 .route("/feedback/{id}", web::get().to(feedback::get))
                 .route("/search", web::get().to(search::search))
-                .route("/boards/issues", web::get().to(boards::issues))
+                .route("/search/export", web::get().to(search::export))
+                .route("/boards", web::get().to(boards::list))
+                .route("/boards/{id}", web::get().to(boards::board))
                 .route("/tags", web::get().to(tags)),
         )
         .default_service(web::to(|| async {

@@ -2,6 +2,7 @@
 //! loopback, a real SQLite database and tantivy index in a temp directory.
 //! One test binary, one module per feature.
 
+mod boards_ui;
 mod cli;
 mod crash;
 mod feedback_api;
