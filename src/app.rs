@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 
 use crate::api::{self, AppState};
+use crate::boards::definition::BoardSet;
 use crate::config::Settings;
 use crate::consumers::rules::ConsumerTagRules;
 use crate::consumers::ConsumerProfiles;
@@ -158,6 +159,12 @@ pub fn load_demo(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen.clone();
     let core = tokio::task::spawn_blocking(move || Core::open(settings, true)).await??;
+    // A bad board file stops the start: the error names the file and field.
+    let boards = Arc::new(BoardSet::load(
+        &core.settings.dashboards_dir,
+        &core.analyser.lexicon().tags,
+    )?);
+    tracing::info!(boards = boards.all().len(), dir = %core.settings.dashboards_dir.display(), "boards loaded");
     let wakeup = Arc::new(Wakeup::default());
     let ingestor = Arc::new(Ingestor::new(
         core.store.clone(),
@@ -257,6 +264,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         chat,
         consumers: core.consumer_profiles.clone(),
         consumer_ids: core.settings.consumers.consumer_ids(),
+        boards,
+        followups: Arc::new(crate::followups::BoardFollowups::new(
+            core.store.clone(),
+            core.analyser.lexicon().tags.clone(),
+            core.settings.utc_offset_seconds(),
+        )),
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
         .bind(&listen)

@@ -27,6 +27,8 @@ pub struct Settings {
     pub listen: String,
     /// Directory of the lexicon files.
     pub lexicon_dir: PathBuf,
+    /// Board definitions (`boards/*.toml`) and the web UI's files (`web/`).
+    pub dashboards_dir: PathBuf,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Most items in one ingest request.
@@ -143,6 +145,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             listen: "127.0.0.1:8080".to_string(),
             lexicon_dir: PathBuf::from("./lexicons"),
+            dashboards_dir: PathBuf::from("./dashboards"),
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_items: 10_000,
             max_text_chars: 20_000,
@@ -339,6 +342,7 @@ impl Settings {
         }
         layer!("XINSHENG_DATA_DIR", data_dir, path);
         layer!("XINSHENG_LEXICON_DIR", lexicon_dir, path);
+        layer!("XINSHENG_DASHBOARDS_DIR", dashboards_dir, path);
         layer!("XINSHENG_DEMO_FILE", demo_file, path);
         layer!("XINSHENG_MODEL_DIR", model_dir, path);
         layer!("XINSHENG_ONNXRUNTIME_LIB", onnxruntime_lib, path);

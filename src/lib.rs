@@ -18,4 +18,5 @@ pub mod ingest;
 pub mod nlp;
 pub mod store;
 pub mod time;
+pub mod web_ui;
 pub mod webhooks;

@@ -37,7 +37,7 @@ use super::message::{self, RateFacts, Window};
 use super::rules::{Condition, LibraryNegativeRate, Rule, TagSpike};
 use super::{Alerts, AlertsError};
 use crate::feedback::{library_of, Polarity};
-use crate::index::aggregate::Stats;
+use crate::index::aggregate::{self, Stats};
 use crate::index::schema;
 use crate::index::search::{Filters, SearchRequest, SortOrder};
 use crate::index::{FeedbackIndex, IndexError};
@@ -100,16 +100,22 @@ struct WindowStats<'a> {
 impl WindowStats<'_> {
     fn get(&mut self, from: i64, to: i64) -> Result<&Stats, IndexError> {
         if !self.cache.contains_key(&(from, to)) {
-            let filters = Filters {
-                from: Some(from),
-                to: Some(to),
-                ..Filters::default()
+            let window = aggregate::Window {
+                from,
+                to,
+                series: None,
+                pairs: Vec::new(),
             };
-            let stats = self.index.stats(
-                &filters,
-                vec![schema::TAG_POLARITY, schema::LIBRARY_POLARITY],
-                None,
-            )?;
+            let stats = self
+                .index
+                .stats(
+                    &Filters::default(),
+                    vec![schema::TAG_POLARITY, schema::LIBRARY_POLARITY],
+                    vec![window],
+                )?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             self.cache.insert((from, to), stats);
         }
         Ok(&self.cache[&(from, to)])

@@ -1,4 +1,5 @@
-//! `GET /api/v1/boards/issues`.
+//! `GET /api/v1/boards` and `GET /api/v1/boards/{id}` (`issues` is the
+//! core issue board, answered through the same path).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -6,7 +7,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::params::{self, non_empty};
 use super::AppState;
-use crate::boards::{BoardQuery, Boards, Interval};
+use crate::boards::{BoardError, BoardQuery, Boards, Interval};
 use crate::index::search::Filters;
 
 #[derive(Debug, Deserialize)]
@@ -19,40 +20,63 @@ pub struct BoardParams {
     channel: Option<String>,
     sku: Option<String>,
     category: Option<String>,
+    product_name: Option<String>,
 }
 
-pub async fn issues(
+impl BoardParams {
+    fn into_query(self, offset_seconds: i64) -> Result<BoardQuery, ApiError> {
+        Ok(BoardQuery {
+            from: params::instant("from", self.from, offset_seconds)?,
+            to: params::instant("to", self.to, offset_seconds)?,
+            interval: match params::one_of("interval", self.interval, &["day", "week"])?.as_deref()
+            {
+                Some("week") => Interval::Week,
+                _ => Interval::Day,
+            },
+            filters: Filters {
+                source: params::one_of("source", self.source, &params::SOURCES)?,
+                channel: non_empty(self.channel),
+                sku: non_empty(self.sku),
+                category: non_empty(self.category),
+                product_name: non_empty(self.product_name),
+                ..Filters::default()
+            },
+        })
+    }
+}
+
+pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+    let boards: Vec<_> = state
+        .boards
+        .all()
+        .iter()
+        .map(|board| board.listing())
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "boards": boards }))
+}
+
+pub async fn board(
     state: web::Data<AppState>,
+    board_id: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let board_params: BoardParams = params::parse_query(request.query_string())?;
-    let offset = state.settings.utc_offset_seconds();
-    let query = BoardQuery {
-        from: params::instant("from", board_params.from, offset)?,
-        to: params::instant("to", board_params.to, offset)?,
-        interval: match params::one_of("interval", board_params.interval, &["day", "week"])?
-            .as_deref()
-        {
-            Some("week") => Interval::Week,
-            _ => Interval::Day,
-        },
-        filters: Filters {
-            source: params::one_of("source", board_params.source, &params::SOURCES)?,
-            channel: non_empty(board_params.channel),
-            sku: non_empty(board_params.sku),
-            category: non_empty(board_params.category),
-            ..Filters::default()
-        },
-    };
+    let query = board_params.into_query(state.settings.utc_offset_seconds())?;
+    let board_id = board_id.into_inner();
     let app_state = state.clone();
-    let board = super::blocking(move || {
+    let answer = super::blocking(move || {
+        let definition = app_state
+            .boards
+            .get(&board_id)
+            .ok_or_else(|| BoardError::UnknownBoard(board_id.clone()))?;
         let boards = Boards {
             index: &app_state.index,
             tags: &app_state.analyser.lexicon().tags,
             utc_offset_seconds: app_state.settings.utc_offset_seconds(),
+            followups: app_state.followups.as_ref(),
         };
-        boards.issue_board(&query, crate::time::now_unix())
+        boards.board(definition, &query, crate::time::now_unix())
     })
     .await?;
-    Ok(HttpResponse::Ok().json(board))
+    Ok(HttpResponse::Ok().json(answer))
 }

@@ -11,6 +11,7 @@ use crate::index::IndexError;
 use crate::ingest::validate::{BodyError, ItemError};
 use crate::ingest::IngestError;
 use crate::store::StoreError;
+use crate::web_ui::AssetError;
 
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
@@ -129,6 +130,22 @@ impl From<BoardError> for ApiError {
         match error {
             BoardError::Index(error) => error.into(),
             BoardError::InvalidPeriod { field, message } => ApiError::bad_parameter(field, message),
+            BoardError::UnknownBoard(_) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_board",
+                error.to_string(),
+                None,
+            ),
+            BoardError::Followups(_) => internal(error),
+        }
+    }
+}
+
+impl From<AssetError> for ApiError {
+    fn from(error: AssetError) -> ApiError {
+        match error {
+            AssetError::NotFound(_) => ApiError::not_found(error.to_string()),
+            AssetError::Io { .. } => internal(error),
         }
     }
 }

@@ -9,12 +9,15 @@ pub mod feedback;
 pub mod followups;
 pub mod params;
 pub mod search;
+pub mod ui;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
+use crate::boards::definition::BoardSet;
+use crate::boards::followup_hook::FollowupSource;
 use crate::config::Settings;
 use crate::index::FeedbackIndex;
 use crate::ingest::Ingestor;
@@ -31,6 +34,10 @@ pub struct AppState {
     pub chat: Arc<crate::ingest::chat::ChatReceiver>,
     pub consumers: Arc<crate::consumers::ConsumerProfiles>,
     pub consumer_ids: crate::consumers::ids::ConsumerIds,
+    /// Board definitions, validated at start.
+    pub boards: Arc<BoardSet>,
+    /// The follow-up queue's numbers for board widgets.
+    pub followups: Arc<dyn FollowupSource>,
 }
 
 /// Runs blocking core work (SQLite, tantivy, analysis) off the async executor.
@@ -86,12 +93,23 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/webhooks/{platform}", web::get().to(webhooks::receive))
         .route("/webhooks/{platform}", web::post().to(webhooks::receive))
         .service(
+            web::resource("/")
+                .wrap(ui::security_headers())
+                .route(web::get().to(ui::index)),
+        )
+        .service(
+            web::scope("/static")
+                .wrap(ui::security_headers())
+                .route("/{tail:.*}", web::get().to(ui::asset)),
+        )
+        .service(
             web::scope("/api/v1")
                 .route("/feedback", web::post().to(feedback::ingest))
                 .route("/feedback/{id}", web::get().to(feedback::get))
                 .route("/search", web::get().to(search::search))
-                .route("/boards/issues", web::get().to(boards::issues))
-                .route("/tags", web::get().to(tags))
+                .route("/search/export", web::get().to(search::export))
+                .route("/boards", web::get().to(boards::list))
+                .route("/boards/{id}", web::get().to(boards::board))
                 .route("/alerts", web::get().to(alerts::list))
                 .route("/consumers", web::get().to(consumers::audience))
                 .route("/consumers/export", web::get().to(consumers::export))
@@ -100,7 +118,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/followups", web::get().to(followups::list))
                 .route("/followups/stats", web::get().to(followups::stats))
                 .route("/followups/{id}", web::get().to(followups::get))
-                .route("/followups/{id}", web::patch().to(followups::update)),
+                .route("/followups/{id}", web::patch().to(followups::update))
+                .route("/tags", web::get().to(tags)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))

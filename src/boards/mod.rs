@@ -1,23 +1,43 @@
-//! Board data: the numbers a customer-service manager watches.
+//! Board data: the numbers a customer-service manager or a product team
+//! watches, for the boards declared in `<dashboards_dir>/boards/`
+//! ([`definition`]).
 //!
-//! The issue board counts, for a period and optional source/channel/SKU/
-//! category filters: volume, negative rate (share of items whose overall
-//! sentiment is negative), tag mentions per library and per tag split by
-//! polarity, top negative tags, and a time series per library by local day
-//! or week. The same numbers for the previous period of equal length come
-//! along so that a UI can show change. Every count comes from one pass of
-//! the index collector per period.
+//! A board answer has the board's definition, its period (and the previous
+//! period of equal length), its filters, and one data object per widget
+//! ([`widgets`]). It also carries the period summary of the core issue board
+//! (volume, negative rate, tag mentions per library and per tag by polarity,
+//! top negative tags, refund reasons, a series by local day or week, and the
+//! same for the previous period), which `GET /api/v1/boards/issues` has
+//! always answered.
+//!
+//! Every number of a board, current and previous period, comes from one
+//! pass of the index collector: the query covers both periods and the
+//! collector splits documents by `created_at`. A board with a `library`
+//! counts only items with a mention of that library, and only that
+//! library's tags.
+
+pub mod definition;
+pub mod followup_hook;
+mod summary;
+mod widgets;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::index::aggregate::{SeriesSpec, Stats};
+use crate::index::aggregate::{PairSpec, SeriesSpec, TermFilter, Window};
 use crate::index::schema;
 use crate::index::search::Filters;
 use crate::index::{FeedbackIndex, IndexError};
 use crate::nlp::lexicon::TagDefinition;
 use crate::time::{local_day_start, SECONDS_PER_DAY};
+use definition::{BoardDefinition, HeatmapDimension, SplitBy, WidgetKind};
+use followup_hook::{FollowupSource, FollowupSourceError};
+pub use summary::{
+    PeriodStats, PeriodSummary, PolarityCounts, ReasonTagCount, RefundReasonCounts, SeriesPoint,
+    TagCounts, TopNegativeTag,
+};
+pub use widgets::WidgetData;
 
 pub const DEFAULT_PERIOD_DAYS: i64 = 30;
 pub const MAX_BUCKETS: i64 = 400;
@@ -32,6 +52,10 @@ pub enum BoardError {
         field: &'static str,
         message: String,
     },
+    #[error("no board {0:?}; GET /api/v1/boards lists them")]
+    UnknownBoard(String),
+    #[error("follow-up queue: {0}")]
+    Followups(FollowupSourceError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -56,110 +80,58 @@ pub struct BoardQuery {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub interval: Interval,
-    /// Only source, channel, sku and category are used.
+    /// Only source, channel, sku, category and product_name are used.
     pub filters: Filters,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct PolarityCounts {
-    pub pos: u64,
-    pub neg: u64,
-    pub neu: u64,
-    pub total: u64,
-}
-
-impl PolarityCounts {
-    fn from_terms(lookup: impl Fn(&str) -> u64, key: &str) -> PolarityCounts {
-        let pos = lookup(&format!("{key}:pos"));
-        let neg = lookup(&format!("{key}:neg"));
-        let neu = lookup(&format!("{key}:neu"));
-        PolarityCounts {
-            pos,
-            neg,
-            neu,
-            total: pos + neg + neu,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TagCounts {
-    pub tag: String,
-    pub library: String,
-    pub name: String,
-    #[serde(flatten)]
-    pub counts: PolarityCounts,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TopNegativeTag {
-    pub tag: String,
-    pub name: String,
-    pub neg: u64,
-    pub previous_neg: u64,
-    pub change: i64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SeriesPoint {
-    /// RFC 3339 start of the bucket, in the board's time zone.
-    pub start: String,
-    pub volume: u64,
-    pub negative: u64,
-    pub libraries: BTreeMap<String, PolarityCounts>,
-}
-
-/// Refunds with one menu reason, and what their texts (or the reason's
-/// prior) say went wrong.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RefundReasonCounts {
-    pub reason: String,
-    pub refunds: u64,
-    /// Negative mentions per tag among these refunds, most first.
-    pub tags: Vec<ReasonTagCount>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ReasonTagCount {
-    pub tag: String,
-    pub name: String,
-    pub neg: u64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PeriodStats {
+pub struct PeriodInfo {
     pub from: String,
     pub to: String,
-    pub volume: u64,
-    pub negative: u64,
-    pub negative_rate: f64,
-    pub libraries: BTreeMap<String, PolarityCounts>,
-    pub tags: Vec<TagCounts>,
-    pub refund_reasons: Vec<RefundReasonCounts>,
-    pub series: Vec<SeriesPoint>,
+    pub previous_from: String,
+    pub previous_to: String,
+    pub interval: Interval,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct IssueBoard {
+pub struct FilterInfo {
+    pub source: Option<String>,
+    pub channel: Option<String>,
+    pub sku: Option<String>,
+    pub category: Option<String>,
+    pub product_name: Option<String>,
+    pub library: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardAnswer {
+    pub board: BoardDefinition,
+    pub period: PeriodInfo,
+    pub filters: FilterInfo,
+    pub widgets: BTreeMap<String, WidgetData>,
     #[serde(flatten)]
-    pub current: PeriodStats,
-    pub interval: Interval,
-    pub top_negative_tags: Vec<TopNegativeTag>,
-    pub previous: PeriodStats,
+    pub summary: PeriodSummary,
 }
 
-pub struct Boards<'a> {
-    pub index: &'a FeedbackIndex,
-    pub tags: &'a [TagDefinition],
-    pub utc_offset_seconds: i64,
+/// The resolved time bounds of a board request, Unix seconds, `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: i64,
+    pub to: i64,
+    pub previous_from: i64,
 }
 
-impl Boards<'_> {
-    pub fn issue_board(&self, query: &BoardQuery, now: i64) -> Result<IssueBoard, BoardError> {
-        let offset = self.utc_offset_seconds;
+impl Period {
+    /// Default: the 30 local days up to and including today. The previous
+    /// period has the same length and ends where this one starts.
+    pub fn resolve(
+        query: &BoardQuery,
+        now: i64,
+        utc_offset_seconds: i64,
+    ) -> Result<Period, BoardError> {
         let to = query
             .to
-            .unwrap_or_else(|| local_day_start(now, offset) + SECONDS_PER_DAY);
+            .unwrap_or_else(|| local_day_start(now, utc_offset_seconds) + SECONDS_PER_DAY);
         let from = query
             .from
             .unwrap_or(to - DEFAULT_PERIOD_DAYS * SECONDS_PER_DAY);
@@ -176,210 +148,246 @@ impl Boards<'_> {
                 message: format!("the period spans more than {MAX_BUCKETS} intervals; use interval=week or a shorter period"),
             });
         }
-        let current = self.period(query, from, to)?;
-        let previous = self.period(query, from - length, from)?;
-        let mut top_negative_tags: Vec<TopNegativeTag> = current
-            .tags
-            .iter()
-            .filter(|tag| tag.counts.neg > 0)
-            .map(|tag| {
-                let previous_neg = previous
-                    .tags
-                    .iter()
-                    .find(|earlier| earlier.tag == tag.tag)
-                    .map_or(0, |earlier| earlier.counts.neg);
-                TopNegativeTag {
-                    tag: tag.tag.clone(),
-                    name: tag.name.clone(),
-                    neg: tag.counts.neg,
-                    previous_neg,
-                    change: tag.counts.neg as i64 - previous_neg as i64,
-                }
-            })
-            .collect();
-        top_negative_tags.sort_by(|a, b| b.neg.cmp(&a.neg).then_with(|| a.tag.cmp(&b.tag)));
-        top_negative_tags.truncate(TOP_NEGATIVE_TAGS);
-        Ok(IssueBoard {
-            current,
-            interval: query.interval,
-            top_negative_tags,
-            previous,
+        Ok(Period {
+            from,
+            to,
+            previous_from: from - length,
         })
     }
+}
 
-    fn period(&self, query: &BoardQuery, from: i64, to: i64) -> Result<PeriodStats, BoardError> {
+/// What one board pass counts, gathered from its widgets. Pairs are asked
+/// for once even when two widgets need them.
+#[derive(Debug, Default)]
+struct CountPlan {
+    count_fields: Vec<&'static str>,
+    pairs: Vec<PairSpec>,
+}
+
+impl CountPlan {
+    fn count(&mut self, field: &'static str) {
+        if !self.count_fields.contains(&field) {
+            self.count_fields.push(field);
+        }
+    }
+
+    fn pair(&mut self, spec: PairSpec) -> usize {
+        if let Some(position) = self.pairs.iter().position(|known| *known == spec) {
+            return position;
+        }
+        self.pairs.push(spec);
+        self.pairs.len() - 1
+    }
+}
+
+pub(crate) fn split_field(by: SplitBy) -> &'static str {
+    match by {
+        SplitBy::Source => schema::SOURCE,
+        SplitBy::Channel => schema::CHANNEL,
+    }
+}
+
+pub(crate) fn heatmap_field(dimension: HeatmapDimension) -> &'static str {
+    match dimension {
+        HeatmapDimension::Sku => schema::SKU,
+        HeatmapDimension::Category => schema::CATEGORY,
+        HeatmapDimension::ProductName => schema::PRODUCT_NAME,
+    }
+}
+
+pub(crate) fn negative_items_pair(field: &'static str) -> PairSpec {
+    PairSpec {
+        rows: field,
+        row_terms: TermFilter::Any,
+        columns: schema::SENTIMENT,
+        column_terms: TermFilter::Exactly("neg".into()),
+    }
+}
+
+pub(crate) fn negative_mentions_pair(field: &'static str, library: Option<&str>) -> PairSpec {
+    PairSpec {
+        rows: field,
+        row_terms: TermFilter::Any,
+        columns: schema::TAG_POLARITY,
+        column_terms: TermFilter::Affixes {
+            prefix: library.map_or_else(String::new, |library| format!("{library}.")),
+            suffix: ":neg".into(),
+        },
+    }
+}
+
+pub(crate) fn negative_keywords_pair() -> PairSpec {
+    PairSpec {
+        rows: schema::SENTIMENT,
+        row_terms: TermFilter::Exactly("neg".into()),
+        columns: schema::KEYWORD,
+        column_terms: TermFilter::Any,
+    }
+}
+
+pub struct Boards<'a> {
+    pub index: &'a FeedbackIndex,
+    pub tags: &'a [TagDefinition],
+    pub utc_offset_seconds: i64,
+    pub followups: &'a dyn FollowupSource,
+}
+
+impl Boards<'_> {
+    pub fn board(
+        &self,
+        definition: &BoardDefinition,
+        query: &BoardQuery,
+        now: i64,
+    ) -> Result<BoardAnswer, BoardError> {
         let offset = self.utc_offset_seconds;
+        let period = Period::resolve(query, now, offset)?;
+        let library = definition.library.as_deref();
+        let mut plan = CountPlan::default();
+        for field in [
+            schema::SENTIMENT,
+            schema::TAG_POLARITY,
+            schema::LIBRARY_POLARITY,
+            schema::REASON_CODE,
+            schema::REASON_TAG,
+        ] {
+            plan.count(field);
+        }
+        for widget in &definition.widgets {
+            match &widget.kind {
+                WidgetKind::Split(options) => {
+                    plan.count(split_field(options.by));
+                    plan.pair(negative_items_pair(split_field(options.by)));
+                }
+                WidgetKind::Heatmap(options) => {
+                    plan.pair(negative_mentions_pair(
+                        heatmap_field(options.dimension),
+                        library,
+                    ));
+                }
+                WidgetKind::Keywords(_) => {
+                    plan.pair(negative_keywords_pair());
+                }
+                _ => {}
+            }
+        }
         let filters = Filters {
             source: query.filters.source.clone(),
             channel: query.filters.channel.clone(),
             sku: query.filters.sku.clone(),
             category: query.filters.category.clone(),
-            from: Some(from),
-            to: Some(to),
+            product_name: query.filters.product_name.clone(),
+            library: definition.library.clone(),
+            from: Some(period.previous_from),
+            to: Some(period.to),
             ..Filters::default()
         };
-        let bucket_start = local_day_start(from, offset);
-        let bucket_seconds = query.interval.seconds();
-        let buckets = ((to - bucket_start + bucket_seconds - 1) / bucket_seconds).max(1) as usize;
-        let series_spec = SeriesSpec {
-            start: bucket_start,
-            bucket_seconds,
-            buckets,
-            fields: vec![schema::LIBRARY_POLARITY, schema::SENTIMENT],
-        };
-        let stats = self.index.stats(
-            &filters,
-            vec![
-                schema::SENTIMENT,
-                schema::TAG_POLARITY,
-                schema::LIBRARY_POLARITY,
-                schema::LIBRARY,
-                schema::REASON_CODE,
-                schema::REASON_TAG,
-            ],
-            Some(series_spec),
-        )?;
-        Ok(self.summarise(&stats, from, to, bucket_start, bucket_seconds))
-    }
-
-    fn summarise(
-        &self,
-        stats: &Stats,
-        from: i64,
-        to: i64,
-        bucket_start: i64,
-        bucket_seconds: i64,
-    ) -> PeriodStats {
-        let offset = self.utc_offset_seconds;
-        let negative = stats.count(schema::SENTIMENT, "neg");
-        let libraries = self.library_counts(
-            |term| stats.count(schema::LIBRARY_POLARITY, term),
-            stats.counts.get(schema::LIBRARY),
+        // Widgets show pairs (heat maps, keywords, splits) for the current
+        // period only; the previous period needs the summary counts.
+        let mut current_window = self.window(period.from, period.to, query.interval);
+        current_window.pairs = plan.pairs.clone();
+        let windows = vec![
+            current_window,
+            self.window(period.previous_from, period.from, query.interval),
+        ];
+        let started = std::time::Instant::now();
+        let mut stats = self
+            .index
+            .stats(&filters, plan.count_fields.clone(), windows)?;
+        let counted = started.elapsed();
+        let previous_stats = stats.pop().unwrap_or_default();
+        let current_stats = stats.pop().unwrap_or_default();
+        let current = self.summarise(
+            &current_stats,
+            period.from,
+            period.to,
+            query.interval,
+            library,
         );
-        let mut tags: Vec<TagCounts> = Vec::new();
-        let mut seen_tag_ids: Vec<String> = Vec::new();
-        for term in stats
-            .counts
-            .get(schema::TAG_POLARITY)
-            .into_iter()
-            .flat_map(|counts| counts.keys())
-        {
-            let Some((tag_id, _)) = term.rsplit_once(':') else {
-                continue;
-            };
-            if seen_tag_ids.iter().any(|seen| seen == tag_id) {
-                continue;
-            }
-            seen_tag_ids.push(tag_id.to_string());
-            tags.push(TagCounts {
-                tag: tag_id.to_string(),
-                library: crate::feedback::library_of(tag_id).to_string(),
-                name: self.tag_name(tag_id),
-                counts: PolarityCounts::from_terms(
-                    |term| stats.count(schema::TAG_POLARITY, term),
-                    tag_id,
-                ),
-            });
-        }
-        tags.sort_by(|a, b| {
-            b.counts
-                .total
-                .cmp(&a.counts.total)
-                .then_with(|| a.tag.cmp(&b.tag))
-        });
-        let series = stats
-            .series
-            .iter()
-            .enumerate()
-            .map(|(position, bucket)| SeriesPoint {
-                start: crate::time::format_rfc3339(
-                    bucket_start + position as i64 * bucket_seconds,
-                    offset,
-                ),
-                volume: bucket.docs,
-                negative: bucket.count(schema::SENTIMENT, "neg"),
-                libraries: self
-                    .library_counts(|term| bucket.count(schema::LIBRARY_POLARITY, term), None),
-            })
-            .collect();
-        PeriodStats {
-            from: crate::time::format_rfc3339(from, offset),
-            to: crate::time::format_rfc3339(to, offset),
-            volume: stats.docs,
-            negative,
-            negative_rate: if stats.docs == 0 {
-                0.0
-            } else {
-                negative as f64 / stats.docs as f64
-            },
-            libraries,
-            tags,
-            refund_reasons: self.refund_reasons(stats),
-            series,
-        }
-    }
-
-    fn refund_reasons(&self, stats: &Stats) -> Vec<RefundReasonCounts> {
-        let Some(reasons) = stats.counts.get(schema::REASON_CODE) else {
-            return Vec::new();
+        let previous = self.summarise(
+            &previous_stats,
+            period.previous_from,
+            period.from,
+            query.interval,
+            library,
+        );
+        let top_negative_tags = summary::top_negative_tags(&current, &previous);
+        let summary = PeriodSummary {
+            current,
+            interval: query.interval,
+            top_negative_tags,
+            previous,
         };
-        let reason_tags = stats.counts.get(schema::REASON_TAG);
-        let mut rows: Vec<RefundReasonCounts> = reasons
-            .iter()
-            .map(|(reason, refunds)| {
-                let prefix = format!("{reason}|");
-                let mut tags: Vec<ReasonTagCount> = reason_tags
-                    .into_iter()
-                    .flat_map(|counts| counts.iter())
-                    .filter_map(|(term, neg)| {
-                        let tag = term.strip_prefix(&prefix)?;
-                        Some(ReasonTagCount {
-                            tag: tag.to_string(),
-                            name: self.tag_name(tag),
-                            neg: *neg,
-                        })
-                    })
-                    .collect();
-                tags.sort_by(|a, b| b.neg.cmp(&a.neg).then_with(|| a.tag.cmp(&b.tag)));
-                RefundReasonCounts {
-                    reason: reason.clone(),
-                    refunds: *refunds,
-                    tags,
-                }
-            })
-            .collect();
-        rows.sort_by(|a, b| {
-            b.refunds
-                .cmp(&a.refunds)
-                .then_with(|| a.reason.cmp(&b.reason))
-        });
-        rows
+        let context = widgets::Context {
+            summary: &summary,
+            current: &current_stats,
+            pairs: &plan.pairs,
+            library,
+            tags: self.tags,
+            period,
+            followups: self.followups,
+        };
+        let mut widget_data = BTreeMap::new();
+        for widget in &definition.widgets {
+            widget_data.insert(widget.id.clone(), context.data(&widget.kind)?);
+        }
+        tracing::debug!(
+            board = %definition.id,
+            count_ms = counted.as_secs_f64() * 1000.0,
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "board computed"
+        );
+        Ok(BoardAnswer {
+            board: definition.clone(),
+            period: PeriodInfo {
+                from: crate::time::format_rfc3339(period.from, offset),
+                to: crate::time::format_rfc3339(period.to, offset),
+                previous_from: crate::time::format_rfc3339(period.previous_from, offset),
+                previous_to: crate::time::format_rfc3339(period.from, offset),
+                interval: query.interval,
+            },
+            filters: FilterInfo {
+                source: query.filters.source.clone(),
+                channel: query.filters.channel.clone(),
+                sku: query.filters.sku.clone(),
+                category: query.filters.category.clone(),
+                product_name: query.filters.product_name.clone(),
+                library: definition.library.clone(),
+            },
+            widgets: widget_data,
+            summary,
+        })
     }
 
-    fn tag_name(&self, tag_id: &str) -> String {
-        self.tags
-            .iter()
-            .find(|definition| definition.id == tag_id)
-            .map_or_else(|| tag_id.to_string(), |definition| definition.name.clone())
+    /// Buckets start at local midnight of the window's first day.
+    fn window(&self, from: i64, to: i64, interval: Interval) -> Window {
+        let bucket_start = local_day_start(from, self.utc_offset_seconds);
+        let bucket_seconds = interval.seconds();
+        let buckets = ((to - bucket_start + bucket_seconds - 1) / bucket_seconds).max(1) as usize;
+        Window {
+            from,
+            to,
+            series: Some(SeriesSpec {
+                start: bucket_start,
+                bucket_seconds,
+                buckets,
+                fields: vec![schema::LIBRARY_POLARITY, schema::SENTIMENT],
+            }),
+            pairs: Vec::new(),
+        }
     }
+}
 
-    /// Every library of the lexicon appears, with zeros when quiet, so a
-    /// chart never loses a line; libraries seen only in the index are added.
-    fn library_counts(
-        &self,
-        lookup: impl Fn(&str) -> u64,
-        seen: Option<&crate::index::aggregate::TermCounts>,
-    ) -> BTreeMap<String, PolarityCounts> {
-        let mut names: Vec<String> = self.tags.iter().map(|tag| tag.library.clone()).collect();
-        names.extend(seen.into_iter().flat_map(|counts| counts.keys().cloned()));
-        names.sort();
-        names.dedup();
-        names
-            .into_iter()
-            .map(|library| {
-                let counts = PolarityCounts::from_terms(&lookup, &library);
-                (library, counts)
-            })
-            .collect()
+pub(crate) fn tag_name(tags: &[TagDefinition], tag_id: &str) -> String {
+    tags.iter()
+        .find(|definition| definition.id == tag_id)
+        .map_or_else(|| tag_id.to_string(), |definition| definition.name.clone())
+}
+
+/// `part / whole`, 0 when there is no whole.
+pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
     }
 }

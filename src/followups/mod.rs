@@ -588,6 +588,56 @@ pub fn open_queue(
     })
 }
 
+/// What boards read of the queue (`followup_stats`, `followup_queue` widgets).
+pub struct BoardFollowups {
+    store: std::sync::Arc<Store>,
+    tags: Vec<TagDefinition>,
+    utc_offset_seconds: i64,
+}
+
+impl BoardFollowups {
+    pub fn new(
+        store: std::sync::Arc<Store>,
+        tags: Vec<TagDefinition>,
+        utc_offset_seconds: i64,
+    ) -> Self {
+        BoardFollowups {
+            store,
+            tags,
+            utc_offset_seconds,
+        }
+    }
+}
+
+impl crate::boards::followup_hook::FollowupSource for BoardFollowups {
+    fn stats(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<FollowupStats, crate::boards::followup_hook::FollowupSourceError> {
+        Ok(board_stats(&self.store, from, to)?)
+    }
+
+    fn open_queue(
+        &self,
+        limit: usize,
+    ) -> Result<
+        crate::boards::followup_hook::FollowupPage,
+        crate::boards::followup_hook::FollowupSourceError,
+    > {
+        let page = open_queue(&self.store, &self.tags, self.utc_offset_seconds, limit)?;
+        let items = page
+            .items
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::boards::followup_hook::FollowupPage {
+            total: page.total,
+            items,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! is moved aside and rebuilt from the database at start.
 
 pub mod aggregate;
+pub mod export;
 pub mod schema;
 pub mod search;
 
@@ -205,6 +206,14 @@ impl FeedbackIndex {
                 }
             }
         }
+        if !analysis.tags.is_empty() {
+            let mentions = serde_json::to_string(&analysis.tags).map_err(|error| {
+                IndexError::Tantivy(tantivy::TantivyError::InternalError(format!(
+                    "cannot encode tag mentions: {error}"
+                )))
+            })?;
+            document.add_text(self.fields.tag_mentions, mentions);
+        }
         for keyword in &analysis.keywords {
             document.add_text(field(schema::KEYWORD)?, keyword);
         }
@@ -236,5 +245,40 @@ impl FeedbackIndex {
             .get_all(field)
             .filter_map(|value| value.as_str().map(str::to_string))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_with_an_older_schema_is_set_aside_and_rebuilt() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let lexicon = crate::nlp::lexicon::Lexicon::load(&root.join("lexicons")).expect("lexicon");
+        let segmenter = Segmenter::new(&lexicon);
+        let data = tempfile::tempdir().expect("tempdir");
+        let dir = data.path().join("index");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        // The schema before tag mentions were stored: every field but that one.
+        let mut older = tantivy::schema::SchemaBuilder::new();
+        for (_, entry) in schema::build().fields() {
+            if entry.name() != schema::TAG_MENTIONS {
+                older.add_field(entry.clone());
+            }
+        }
+        Index::create_in_dir(&dir, older.build()).expect("old index");
+
+        let (index, opened) = FeedbackIndex::open(&dir, &segmenter, true).expect("opens");
+        assert_eq!(opened, Opened::Fresh, "the caller must requeue every item");
+        assert_eq!(index.num_docs(), 0);
+        let set_aside = std::fs::read_dir(data.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .any(|entry| entry.file_name().to_string_lossy().contains(".broken-"));
+        assert!(set_aside, "the old index is kept aside, not deleted");
+        drop(index);
+        let (_, reopened) = FeedbackIndex::open(&dir, &segmenter, true).expect("reopens");
+        assert_eq!(reopened, Opened::Existing);
     }
 }

@@ -41,6 +41,10 @@ pub const REASON_CODE: &str = "reason_code";
 /// Multi-valued, refunds only: reason with each negative tag
 /// ("尺码不合适|product.size_fit"), for the refund-reasons-by-tag board.
 pub const REASON_TAG: &str = "reason_tag";
+/// Stored only: the item's tag mentions with their evidence, as JSON
+/// (`feedback::TagMention`), so that search hits can underline evidence
+/// without a database read per hit.
+pub const TAG_MENTIONS: &str = "tag_mentions";
 
 /// Raw (untokenised) string fields that can be filtered on and counted.
 pub const KEYWORD_FIELDS: [&str; 18] = [
@@ -85,6 +89,7 @@ pub fn build() -> Schema {
             .set_stored(),
     );
     builder.add_u64_field(RATING, STORED | FAST);
+    builder.add_text_field(TAG_MENTIONS, STORED);
     builder.build()
 }
 
@@ -96,6 +101,7 @@ pub struct Fields {
     pub context: Field,
     pub created_at: Field,
     pub rating: Field,
+    pub tag_mentions: Field,
 }
 
 impl Fields {
@@ -106,6 +112,7 @@ impl Fields {
             context: schema.get_field(CONTEXT)?,
             created_at: schema.get_field(CREATED_AT)?,
             rating: schema.get_field(RATING)?,
+            tag_mentions: schema.get_field(TAG_MENTIONS)?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Queries over the index: free text cut by the same jieba tokenizer as the
-//! documents, combined with exact filters; hits with highlighted snippets;
-//! facet counts over the whole matching set.
+//! documents, combined with exact filters; hits with highlighted snippets,
+//! char-offset highlights (the hit's text cut again exactly as indexed) and
+//! tags with their evidence; facet counts over the whole matching set.
 //!
 //! Free text is not fed to tantivy's query parser: customer-typed queries
 //! are full of characters that are syntax there (":", "(", "-"). The query
@@ -18,8 +19,10 @@ use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
-use super::aggregate::{SeriesSpec, Stats, StatsCollector, TermCounts};
+use super::aggregate::{Stats, StatsCollector, TermCounts, Window};
 use super::{schema, FeedbackIndex, IndexError};
+use crate::feedback::{Evidence, TagMention};
+use crate::nlp::lexicon::TagDefinition;
 
 pub const MAX_QUERY_CHARS: usize = 200;
 pub const MAX_QUERY_PARTS: usize = 12;
@@ -37,6 +40,7 @@ pub struct Filters {
     pub channel: Option<String>,
     pub sku: Option<String>,
     pub category: Option<String>,
+    pub product_name: Option<String>,
     pub consumer_id: Option<String>,
     pub reason_code: Option<String>,
     /// Unix seconds, inclusive.
@@ -65,6 +69,13 @@ pub struct SearchRequest {
 pub struct HitTag {
     pub tag: String,
     pub polarity: String,
+    /// Display name from the lexicon; filled by [`SearchResult::name_tags`]
+    /// (the index does not know the lexicon's names).
+    pub name: Option<String>,
+    pub library: String,
+    /// `span` and `clause_span` are char offsets into `text` (or into the
+    /// field named by `evidence.field`).
+    pub evidence: Option<Evidence>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +85,9 @@ pub struct SearchHit {
     /// HTML: the text is escaped, matches are wrapped in `<mark>`.
     pub snippet: String,
     pub text: String,
+    /// `[start, end)` char offsets in `text` of the words the query matched,
+    /// merged where they overlap; empty without a free-text query.
+    pub highlights: Vec<[usize; 2]>,
     pub created_at: i64,
     pub source: String,
     pub channel: String,
@@ -86,6 +100,9 @@ pub struct SearchHit {
     pub tags: Vec<HitTag>,
     pub keywords: Vec<String>,
 }
+
+/// Hits in order: score (when ranked by relevance) and where to read them.
+pub(crate) type RankedAddresses = Vec<(Option<f32>, DocAddress)>;
 
 pub const FACET_FIELDS: [&str; 9] = [
     schema::TAG,
@@ -106,6 +123,21 @@ pub struct SearchResult {
     pub facets: BTreeMap<&'static str, TermCounts>,
 }
 
+impl SearchResult {
+    /// Gives every hit tag its lexicon name (the id when the lexicon no
+    /// longer has the tag).
+    pub fn name_tags(&mut self, definitions: &[TagDefinition]) {
+        for tag in self.hits.iter_mut().flat_map(|hit| hit.tags.iter_mut()) {
+            tag.name = Some(
+                definitions
+                    .iter()
+                    .find(|definition| definition.id == tag.tag)
+                    .map_or_else(|| tag.tag.clone(), |definition| definition.name.clone()),
+            );
+        }
+    }
+}
+
 impl FeedbackIndex {
     fn term(&self, field_name: &str, value: &str) -> Result<Term, IndexError> {
         Ok(Term::from_field_text(
@@ -121,8 +153,9 @@ impl FeedbackIndex {
         )))
     }
 
-    /// The free-text part, or `None` when there is none (match everything).
-    fn text_query(&self, text: &str) -> Result<Option<Box<dyn Query>>, IndexError> {
+    /// The query's words as the index stores them (jieba precise mode,
+    /// lower-cased, punctuation dropped, each once), after the size checks.
+    pub(crate) fn query_words(&self, text: &str) -> Result<Vec<String>, IndexError> {
         if text.chars().count() > MAX_QUERY_CHARS {
             return Err(IndexError::InvalidQuery {
                 field: "q",
@@ -137,37 +170,44 @@ impl FeedbackIndex {
                 message: format!("query has more than {MAX_QUERY_PARTS} parts"),
             });
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut words = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for part in parts {
             for word in self.segmenter.words(part) {
-                if !word.word.chars().any(char::is_alphanumeric)
-                    || !seen.insert(word.word.to_lowercase())
+                if word.word.chars().any(char::is_alphanumeric)
+                    && seen.insert(word.word.to_lowercase())
                 {
-                    continue;
+                    words.push(word.word.to_lowercase());
                 }
-                // A word may be in the customer's words or in what the agent
-                // said (chats and calls); the customer's words rank first.
-                let word = word.word.to_lowercase();
-                let in_text: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(self.fields.text, &word),
-                    IndexRecordOption::WithFreqs,
-                ));
-                let in_context: Box<dyn Query> = Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(self.fields.context, &word),
-                        IndexRecordOption::WithFreqs,
-                    )),
-                    0.5,
-                ));
-                clauses.push((
-                    Occur::Must,
-                    Box::new(BooleanQuery::new(vec![
-                        (Occur::Should, in_text),
-                        (Occur::Should, in_context),
-                    ])),
-                ));
             }
+        }
+        Ok(words)
+    }
+
+    /// The free-text part, or `None` when there is none (match everything).
+    fn text_query(&self, text: &str) -> Result<Option<Box<dyn Query>>, IndexError> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in self.query_words(text)? {
+            // A word may be in the customer's words or in what the agent
+            // said (chats and calls); the customer's words rank first.
+            let in_text: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.text, &word),
+                IndexRecordOption::WithFreqs,
+            ));
+            let in_context: Box<dyn Query> = Box::new(BoostQuery::new(
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.context, &word),
+                    IndexRecordOption::WithFreqs,
+                )),
+                0.5,
+            ));
+            clauses.push((
+                Occur::Must,
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, in_text),
+                    (Occur::Should, in_context),
+                ])),
+            ));
         }
         Ok(if clauses.is_empty() {
             None
@@ -206,6 +246,7 @@ impl FeedbackIndex {
             (schema::CHANNEL, &filters.channel),
             (schema::SKU, &filters.sku),
             (schema::CATEGORY, &filters.category),
+            (schema::PRODUCT_NAME, &filters.product_name),
             (schema::CONSUMER_ID, &filters.consumer_id),
             (schema::REASON_CODE, &filters.reason_code),
         ];
@@ -226,7 +267,7 @@ impl FeedbackIndex {
         Ok(clauses)
     }
 
-    fn build_query(
+    pub(super) fn build_query(
         &self,
         text: Option<&str>,
         filters: &Filters,
@@ -249,39 +290,16 @@ impl FeedbackIndex {
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResult, IndexError> {
         let searcher = self.reader.searcher();
         let (query, has_text) = self.build_query(request.text.as_deref(), &request.filters)?;
-        let stats_collector = StatsCollector {
-            count_fields: FACET_FIELDS.to_vec(),
-            series: None,
-        };
-        let window = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset);
-        let (addresses, stats): (Vec<(Option<f32>, DocAddress)>, Stats) = match request.sort {
-            SortOrder::Relevance if has_text => {
-                let (top, stats) =
-                    searcher.search(&*query, &(window.order_by_score(), stats_collector))?;
-                (
-                    top.into_iter()
-                        .map(|(score, address)| (Some(score), address))
-                        .collect(),
-                    stats,
-                )
-            }
-            // Without free text every hit scores the same: newest first is the useful order.
-            SortOrder::Relevance | SortOrder::Newest => {
-                let (top, stats) = searcher.search(
-                    &*query,
-                    &(
-                        window.order_by_fast_field::<i64>(schema::CREATED_AT, Order::Desc),
-                        stats_collector,
-                    ),
-                )?;
-                (
-                    top.into_iter()
-                        .map(|(_, address)| (None, address))
-                        .collect(),
-                    stats,
-                )
-            }
-        };
+        let (addresses, stats) = self.ranked(
+            &searcher,
+            &*query,
+            has_text,
+            request.sort,
+            request.limit.max(1),
+            request.offset,
+            Some(StatsCollector::counts(FACET_FIELDS.to_vec())),
+        )?;
+        let stats = stats.into_iter().flatten().next().unwrap_or_default();
         let snippets = if has_text {
             let mut generator = SnippetGenerator::create(&searcher, &*query, self.fields.text)?;
             generator.set_max_num_chars(SNIPPET_CHARS);
@@ -289,10 +307,14 @@ impl FeedbackIndex {
         } else {
             None
         };
+        let query_words = match (&request.text, has_text) {
+            (Some(text), true) => self.query_words(text)?,
+            _ => Vec::new(),
+        };
         let mut hits = Vec::with_capacity(addresses.len());
         if request.limit > 0 {
             for (score, address) in addresses {
-                hits.push(self.hit(&searcher, address, score, snippets.as_ref())?);
+                hits.push(self.hit(&searcher, address, score, snippets.as_ref(), &query_words)?);
             }
         }
         let facets = FACET_FIELDS
@@ -306,12 +328,56 @@ impl FeedbackIndex {
         })
     }
 
+    /// The addresses of one page of hits in the requested order, with what
+    /// `counting` (if any) counted over the whole result set in the same pass.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn ranked(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        has_text: bool,
+        sort: SortOrder,
+        limit: usize,
+        offset: usize,
+        counting: Option<StatsCollector>,
+    ) -> Result<(RankedAddresses, Option<Vec<Stats>>), IndexError> {
+        let window = TopDocs::with_limit(limit).and_offset(offset);
+        Ok(match sort {
+            SortOrder::Relevance if has_text => {
+                let (top, stats) = searcher.search(query, &(window.order_by_score(), counting))?;
+                (
+                    top.into_iter()
+                        .map(|(score, address)| (Some(score), address))
+                        .collect(),
+                    stats,
+                )
+            }
+            // Without free text every hit scores the same: newest first is the useful order.
+            SortOrder::Relevance | SortOrder::Newest => {
+                let (top, stats) = searcher.search(
+                    query,
+                    &(
+                        window.order_by_fast_field::<i64>(schema::CREATED_AT, Order::Desc),
+                        counting,
+                    ),
+                )?;
+                (
+                    top.into_iter()
+                        .map(|(_, address)| (None, address))
+                        .collect(),
+                    stats,
+                )
+            }
+        })
+    }
+
     fn hit(
         &self,
         searcher: &Searcher,
         address: DocAddress,
         score: Option<f32>,
         snippets: Option<&SnippetGenerator>,
+        query_words: &[String],
     ) -> Result<SearchHit, IndexError> {
         let document: TantivyDocument = searcher.doc(address)?;
         let field = |name: &str| self.schema.get_field(name);
@@ -333,15 +399,6 @@ impl FeedbackIndex {
             let prefix: String = text.chars().take(SNIPPET_CHARS).collect();
             snippet_html = html_escape(&prefix);
         }
-        let tags = FeedbackIndex::stored_strings(&document, field(schema::TAG_POLARITY)?)
-            .into_iter()
-            .filter_map(|value| {
-                value.rsplit_once(':').map(|(tag, polarity)| HitTag {
-                    tag: tag.to_string(),
-                    polarity: polarity.to_string(),
-                })
-            })
-            .collect();
         Ok(SearchHit {
             id: document
                 .get_first(self.fields.id)
@@ -349,6 +406,7 @@ impl FeedbackIndex {
                 .unwrap_or_default(),
             score,
             snippet: snippet_html,
+            highlights: self.highlights(&text, query_words),
             created_at: document
                 .get_first(self.fields.created_at)
                 .and_then(|value| value.as_i64())
@@ -363,29 +421,102 @@ impl FeedbackIndex {
                 .get_first(self.fields.rating)
                 .and_then(|value| value.as_u64()),
             sentiment: first(schema::SENTIMENT)?.unwrap_or_default(),
-            tags,
+            tags: self.hit_tags(&document)?,
             keywords: FeedbackIndex::stored_strings(&document, field(schema::KEYWORD)?),
             text,
         })
     }
 
-    /// Counts over everything matching `filters`, with an optional time series.
+    /// Tags with their evidence from the stored mentions. Should the stored
+    /// JSON be unreadable, the `tag:polarity` terms still name the tags
+    /// (without evidence) rather than failing the whole search.
+    fn hit_tags(&self, document: &TantivyDocument) -> Result<Vec<HitTag>, IndexError> {
+        let mentions: Option<Vec<TagMention>> = document
+            .get_first(self.fields.tag_mentions)
+            .and_then(|value| value.as_str())
+            .and_then(|json| serde_json::from_str(json).ok());
+        if let Some(mentions) = mentions {
+            return Ok(mentions
+                .into_iter()
+                .map(|mention| HitTag {
+                    polarity: mention.polarity.as_str().to_string(),
+                    name: None,
+                    library: mention.library,
+                    evidence: Some(mention.evidence),
+                    tag: mention.tag,
+                })
+                .collect());
+        }
+        let tag_polarity = self.schema.get_field(schema::TAG_POLARITY)?;
+        Ok(FeedbackIndex::stored_strings(document, tag_polarity)
+            .into_iter()
+            .filter_map(|value| {
+                value.rsplit_once(':').map(|(tag, polarity)| HitTag {
+                    tag: tag.to_string(),
+                    polarity: polarity.to_string(),
+                    name: None,
+                    library: crate::feedback::library_of(tag).to_string(),
+                    evidence: None,
+                })
+            })
+            .collect())
+    }
+
+    /// Char ranges of `text` whose index tokens are query words. The text is
+    /// cut exactly as it was indexed, so a highlight marks what matched.
+    pub(crate) fn highlights(&self, text: &str, query_words: &[String]) -> Vec<[usize; 2]> {
+        if query_words.is_empty() {
+            return Vec::new();
+        }
+        let mut byte_ranges: Vec<(usize, usize)> = self
+            .segmenter
+            .index_words(text)
+            .into_iter()
+            .filter(|token| {
+                let word = token.word.to_lowercase();
+                query_words.contains(&word)
+            })
+            .map(|token| (token.byte_start, token.byte_end))
+            .collect();
+        merge_ranges_to_chars(text, &mut byte_ranges)
+    }
+
+    /// Counts over everything matching `filters`, split into `windows`
+    /// (one [`Stats`] each), in one pass.
     pub fn stats(
         &self,
         filters: &Filters,
         count_fields: Vec<&'static str>,
-        series: Option<SeriesSpec>,
-    ) -> Result<Stats, IndexError> {
+        windows: Vec<Window>,
+    ) -> Result<Vec<Stats>, IndexError> {
         let searcher = self.reader.searcher();
         let (query, _) = self.build_query(None, filters)?;
         Ok(searcher.search(
             &*query,
             &StatsCollector {
                 count_fields,
-                series,
+                windows,
             },
         )?)
     }
+}
+
+/// Sorts and merges overlapping byte ranges (search mode yields a compound
+/// and its parts) and converts them to char offsets.
+fn merge_ranges_to_chars(text: &str, byte_ranges: &mut [(usize, usize)]) -> Vec<[usize; 2]> {
+    byte_ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for &(start, end) in byte_ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let char_offset = |byte: usize| text.get(..byte).map_or(0, |prefix| prefix.chars().count());
+    merged
+        .into_iter()
+        .map(|(start, end)| [char_offset(start), char_offset(end)])
+        .collect()
 }
 
 fn html_escape(text: &str) -> String {
@@ -401,4 +532,20 @@ fn html_escape(text: &str) -> String {
         }
     }
     escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_matches_merge_into_char_ranges() {
+        let text = "尺码偏小了, too small";
+        // "尺码偏小" (bytes 0..12) and its part "偏小" (6..12); "small" at bytes 21..26.
+        let mut ranges = vec![(6, 12), (0, 12), (21, 26)];
+        assert_eq!(
+            merge_ranges_to_chars(text, &mut ranges),
+            vec![[0, 4], [11, 16]]
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! One test binary, one module per feature.
 
 mod alerts;
+mod boards_ui;
 mod cli;
 mod consumers;
 mod crash;
