@@ -392,7 +392,11 @@ describe('follow-up queue', () => {
     await page.waitForSelector(`${selector}[data-status="contacted"]`);
     await page.waitForFunction((expected) => Number(document.querySelector('.kpi-followup-open')?.dataset.value) === expected, openBefore - 1);
 
+    // Let the hash navigation's requests finish before reloading, so the
+    // reload aborts nothing (an aborted request counts as a failure here).
     await page.goto(url('#/followups?status=contacted'));
+    assert.equal(await waitForState(page, '.page-followups', ['ready', 'error']), 'ready');
+    await page.waitForLoadState('networkidle');
     await page.reload();
     assert.equal(await waitForState(page, '.page-followups', ['ready', 'error']), 'ready');
     const persisted = await page.waitForSelector(selector);
