@@ -157,6 +157,27 @@ pub fn profile(
                 .map(|mention| mention.tag.clone())
                 .collect(),
         });
+    let (tags, next_review_at) = derived_tags(items, rules, now);
+    Profile {
+        consumer_id: consumer_id.to_string(),
+        items: items.len() as u64,
+        first_feedback_at: items.iter().map(|item| item.at).min(),
+        last_feedback_at: items.iter().map(|item| item.at).max(),
+        last_negative,
+        refunds: items.iter().filter(|item| item.source == "refund").count() as u64,
+        windows,
+        tags,
+        next_review_at,
+    }
+}
+
+/// The consumer tags that hold at `now`, and the next moment time alone may
+/// change them: all a tag refresh needs, without the profile's counts.
+pub fn derived_tags(
+    items: &[ConsumerItem],
+    rules: &ConsumerTagRules,
+    now: i64,
+) -> (Vec<DerivedTag>, Option<i64>) {
     let mut tags = Vec::new();
     let mut next_review_at: Option<i64> = None;
     for rule in &rules.rules {
@@ -172,17 +193,7 @@ pub fn profile(
             next_review_at = Some(next_review_at.map_or(next, |earlier| earlier.min(next)));
         }
     }
-    Profile {
-        consumer_id: consumer_id.to_string(),
-        items: items.len() as u64,
-        first_feedback_at: items.iter().map(|item| item.at).min(),
-        last_feedback_at: items.iter().map(|item| item.at).max(),
-        last_negative,
-        refunds: items.iter().filter(|item| item.source == "refund").count() as u64,
-        windows,
-        tags,
-        next_review_at,
-    }
+    (tags, next_review_at)
 }
 
 #[cfg(test)]

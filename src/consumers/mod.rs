@@ -130,14 +130,10 @@ impl ConsumerProfiles {
 
     fn with_refresh<T>(&self, now: i64, work: impl FnOnce(&ConsumerRefresh<'_>) -> T) -> T {
         let evaluate = |_consumer_id: &str, items: &[history::ConsumerItem]| {
-            let profile = history::profile("", items, &self.rules, now);
+            let (tags, next_review_at) = history::derived_tags(items, &self.rules, now);
             TagEvaluation {
-                tags: profile
-                    .tags
-                    .into_iter()
-                    .map(|tag| (tag.id, tag.strength))
-                    .collect(),
-                next_review_at: profile.next_review_at,
+                tags: tags.into_iter().map(|tag| (tag.id, tag.strength)).collect(),
+                next_review_at,
             }
         };
         let message =

@@ -702,8 +702,20 @@ impl Store {
             .unwrap_or_else(|| before.assignee.clone());
         let note = change.note.clone().unwrap_or_else(|| before.note.clone());
         let actor = change.actor.as_deref();
+        let changes = [
+            (
+                "status",
+                Some(before.status.as_str()),
+                Some(status.as_str()),
+            ),
+            ("assignee", before.assignee.as_deref(), assignee.as_deref()),
+            ("note", before.note.as_deref(), note.as_deref()),
+        ];
         let mut changed_fields = 0;
-        if status != before.status {
+        for (field, old_value, new_value) in changes {
+            if old_value == new_value {
+                continue;
+            }
             insert_history(
                 &transaction,
                 &HistoryEntry {
@@ -711,39 +723,9 @@ impl Store {
                     at: now,
                     by: BY_PERSON,
                     actor,
-                    field: "status",
-                    old_value: Some(before.status.as_str()),
-                    new_value: Some(status.as_str()),
-                },
-            )?;
-            changed_fields += 1;
-        }
-        if assignee != before.assignee {
-            insert_history(
-                &transaction,
-                &HistoryEntry {
-                    followup_id: id,
-                    at: now,
-                    by: BY_PERSON,
-                    actor,
-                    field: "assignee",
-                    old_value: before.assignee.as_deref(),
-                    new_value: assignee.as_deref(),
-                },
-            )?;
-            changed_fields += 1;
-        }
-        if note != before.note {
-            insert_history(
-                &transaction,
-                &HistoryEntry {
-                    followup_id: id,
-                    at: now,
-                    by: BY_PERSON,
-                    actor,
-                    field: "note",
-                    old_value: before.note.as_deref(),
-                    new_value: note.as_deref(),
+                    field,
+                    old_value,
+                    new_value,
                 },
             )?;
             changed_fields += 1;

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::server::Server;
+use crate::server::{now, Server};
 
 const DINGTALK_SECRET: &str = "SECtest-robot-secret";
 const GENERIC_SECRET: &str = "hook-secret";
@@ -207,13 +207,6 @@ fn verify_generic(headers: &BTreeMap<String, String>, body: &[u8]) {
         Some(&expected),
         "generic signature"
     );
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
 }
 
 fn review(external_id: String, text: &str, created_at: i64) -> Value {

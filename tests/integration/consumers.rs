@@ -8,16 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::server::Server;
+use crate::server::{now, urlencode, Server};
 
 const DAY: i64 = 86_400;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 fn item(id: &str, consumer: &str, days_ago: i64, source: &str, text: &str) -> Value {
     json!({"external_id": id, "source": source, "channel": "tmall", "consumer_id": consumer,
@@ -223,10 +216,6 @@ fn profiles_tags_audiences_and_exports_match_hand_counts() {
     let (status, definitions) = server.get("/api/v1/consumer-tags");
     assert_eq!(status, 200);
     assert_eq!(definitions["tags"].as_array().expect("tags").len(), 7);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes().map(|byte| format!("%{byte:02X}")).collect()
 }
 
 /// A CDP that checks each push's signature, refuses while `accepting` is

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::server::Server;
+use crate::server::{urlencode, Server};
 
 #[test]
 fn personal_data_is_masked_before_it_is_stored_or_indexed() {
@@ -70,8 +70,4 @@ fn personal_data_is_masked_before_it_is_stored_or_indexed() {
             );
         }
     }
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes().map(|byte| format!("%{byte:02X}")).collect()
 }

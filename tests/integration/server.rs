@@ -129,3 +129,16 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Unix seconds now: fixtures are dated relative to it.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// Percent-encodes every byte, for Chinese in query strings.
+pub fn urlencode(text: &str) -> String {
+    text.bytes().map(|byte| format!("%{byte:02X}")).collect()
+}
