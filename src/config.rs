@@ -35,6 +35,10 @@ pub struct Settings {
     pub max_batch_items: usize,
     /// Longest accepted feedback text, in characters.
     pub max_text_chars: usize,
+    /// Longest search query (`q`), in characters.
+    pub max_query_chars: usize,
+    /// Most distinct words in a search query.
+    pub max_query_terms: usize,
     /// Ingest answers 429 while more items than this wait for analysis
     /// (0 = never refuse).
     pub max_pending_items: u64,
@@ -149,6 +153,8 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_items: 10_000,
             max_text_chars: 20_000,
+            max_query_chars: crate::index::search::QueryLimits::default().max_chars,
+            max_query_terms: crate::index::search::QueryLimits::default().max_terms,
             max_pending_items: 200_000,
             analysis_batch: 2_000,
             commit_interval_ms: 500,
@@ -209,6 +215,13 @@ impl Settings {
         crate::ingest::validate::Limits {
             max_items: self.max_batch_items,
             max_text_chars: self.max_text_chars,
+        }
+    }
+
+    pub fn query_limits(&self) -> crate::index::search::QueryLimits {
+        crate::index::search::QueryLimits {
+            max_chars: self.max_query_chars,
+            max_terms: self.max_query_terms,
         }
     }
 
@@ -294,6 +307,12 @@ impl Settings {
                 });
             }
         }
+        if self.max_query_chars == 0 || self.max_query_terms == 0 {
+            return Err(invalid(
+                "max_query_chars, max_query_terms",
+                "must be at least 1".to_string(),
+            ));
+        }
         if self.alerts.evaluate_seconds == 0 {
             return Err(invalid(
                 "alerts.evaluate_seconds",
@@ -351,6 +370,8 @@ impl Settings {
         layer!("XINSHENG_MAX_BODY_BYTES", max_body_bytes);
         layer!("XINSHENG_MAX_BATCH_ITEMS", max_batch_items);
         layer!("XINSHENG_MAX_TEXT_CHARS", max_text_chars);
+        layer!("XINSHENG_MAX_QUERY_CHARS", max_query_chars);
+        layer!("XINSHENG_MAX_QUERY_TERMS", max_query_terms);
         layer!("XINSHENG_ANALYSIS_BATCH", analysis_batch);
         layer!("XINSHENG_MAX_PENDING_ITEMS", max_pending_items);
         layer!("XINSHENG_COMMIT_INTERVAL_MS", commit_interval_ms);
@@ -436,6 +457,30 @@ mod tests {
             error.to_string().contains("alerts.notifiers.hook"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn query_limits_come_from_the_environment_and_must_be_positive() {
+        let mut settings = Settings::default();
+        settings
+            .apply_env(|name| match name {
+                "XINSHENG_MAX_QUERY_CHARS" => Some("80".into()),
+                "XINSHENG_MAX_QUERY_TERMS" => Some("6".into()),
+                _ => None,
+            })
+            .expect("valid");
+        assert_eq!(
+            settings.query_limits(),
+            crate::index::search::QueryLimits {
+                max_chars: 80,
+                max_terms: 6
+            }
+        );
+        settings.max_query_terms = 0;
+        let error = settings
+            .validate(Path::new("xinsheng.toml"))
+            .expect_err("zero words would refuse every query");
+        assert!(error.to_string().contains("max_query_terms"), "{error}");
     }
 
     #[test]
