@@ -3,15 +3,17 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use super::auth::{Authorised, Ingest, Read};
 use super::error::ApiError;
 use super::AppState;
 
 pub async fn ingest(
     state: web::Data<AppState>,
+    tenant: Authorised<Ingest>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = super::read_body(payload, state.settings.max_body_bytes).await?;
-    let ingestor = state.ingestor.clone();
+    let ingestor = tenant.ingestor.clone();
     let inserted = super::blocking(move || ingestor.ingest_body(&body)).await?;
     let duplicates = inserted.iter().filter(|item| item.duplicate).count();
     Ok(HttpResponse::Accepted().json(json!({
@@ -23,13 +25,14 @@ pub async fn ingest(
 
 pub async fn get(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: i64 = path
         .into_inner()
         .parse()
         .map_err(|_| ApiError::bad_parameter("id", "id must be a positive integer"))?;
-    let store = state.store.clone();
+    let store = tenant.store.clone();
     let item = super::blocking(move || store.get(id)).await?;
     match item {
         Some(item) => {

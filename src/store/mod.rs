@@ -19,6 +19,7 @@ use serde::Serialize;
 
 pub mod alerts;
 pub mod consumers;
+pub mod control;
 pub mod conversations;
 pub mod events;
 pub mod followups;

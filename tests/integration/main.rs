@@ -13,3 +13,4 @@ mod hostile;
 mod privacy;
 mod server;
 mod sources;
+mod tenants;
