@@ -72,6 +72,9 @@ pub struct Settings {
     /// Mask phone, ID card and bank card numbers, e-mail addresses and
     /// marked names and addresses at ingest, before storing or indexing.
     pub mask_personal_data: bool,
+    /// Also keep the unmasked originals, apart from the masked items and
+    /// readable only with the `admin` scope. Off by default.
+    pub keep_raw_text: bool,
     /// The follow-up queue (`[followups]`): which items enter it.
     pub followups: crate::followups::FollowupSettings,
     /// API keys (`[auth]`).
@@ -112,6 +115,7 @@ pub struct TenantOverrides {
     pub followups: Option<crate::followups::FollowupSettings>,
     pub public_url: Option<String>,
     pub mask_personal_data: Option<bool>,
+    pub keep_raw_text: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,6 +208,7 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             consumers: Default::default(),
             mask_personal_data: true,
+            keep_raw_text: false,
             followups: crate::followups::FollowupSettings::default(),
             auth: AuthSettings::default(),
         }
@@ -254,6 +259,7 @@ impl Settings {
     pub fn privacy(&self) -> crate::ingest::Privacy {
         crate::ingest::Privacy {
             mask_personal_data: self.mask_personal_data,
+            keep_raw_text: self.keep_raw_text,
             consumer_ids: self.consumers.consumer_ids(),
         }
     }
@@ -337,6 +343,9 @@ impl Settings {
             }
             if let Some(mask) = overrides.mask_personal_data {
                 settings.mask_personal_data = mask;
+            }
+            if let Some(keep) = overrides.keep_raw_text {
+                settings.keep_raw_text = keep;
             }
         }
         settings.validate(&file)?;
@@ -451,6 +460,7 @@ impl Settings {
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
         layer!("XINSHENG_DEMO", demo);
         layer!("XINSHENG_MASK_PERSONAL_DATA", mask_personal_data);
+        layer!("XINSHENG_KEEP_RAW_TEXT", keep_raw_text);
         layer!("XINSHENG_ALERTS_FILE", alerts_file, path);
         layer!("XINSHENG_PUBLIC_URL", public_url);
         if let Some(value) = get("XINSHENG_BOOTSTRAP_KEY") {
