@@ -32,6 +32,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// The default tenant's key in the benchmark's service.
+const BENCH_KEY: &str = "xs_bench_0123456789abcdef0123456789abcdef";
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let corpus = std::env::var("XINSHENG_BENCH_CORPUS")
@@ -122,12 +125,21 @@ fn main() {
         .arg(data_dir.path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
+        .env("XINSHENG_BOOTSTRAP_KEY", BENCH_KEY)
+        // The benchmark measures the service, not the per-key budget.
+        .env("XINSHENG_RATE_LIMIT_PER_MINUTE", "0")
         .stdout(Stdio::null())
         .spawn()
         .expect("start server");
     let base = format!("http://127.0.0.1:{port}");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {BENCH_KEY}")).expect("header"),
+    );
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
+        .default_headers(headers)
         .build()
         .expect("client");
     let ready = Instant::now();

@@ -2,27 +2,27 @@
 //! HTTP. Also what `serve --demo` loads.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 
 use crate::api::{self, AppState};
+use crate::auth::Auth;
 use crate::boards::definition::BoardSet;
 use crate::config::Settings;
 use crate::consumers::rules::ConsumerTagRules;
 use crate::consumers::ConsumerProfiles;
-use crate::delivery::{DeliveryWorker, Destination};
+use crate::delivery::Destination;
 use crate::followups::projection::FollowupProjection;
 use crate::index::{FeedbackIndex, Opened};
-use crate::ingest::chat::ChatReceiver;
 use crate::ingest::projections::{Projection, Projections};
-use crate::ingest::wecom_pull::{run_pull_worker, WecomClient};
 use crate::ingest::worker::Pipeline;
-use crate::ingest::{Ingestor, Wakeup};
+use crate::ingest::Ingestor;
 use crate::nlp::Analyser;
+use crate::store::control::ControlStore;
 use crate::store::Store;
+use crate::tenants::{Tenants, DEFAULT_TENANT};
 
 pub struct Core {
     pub settings: Settings,
@@ -39,11 +39,20 @@ impl Core {
     /// Opens everything. `writable` takes the index writer lock (only one
     /// process may hold it: the service, or a CLI command when none runs).
     pub fn open(settings: Settings, writable: bool) -> anyhow::Result<Core> {
-        let store = Arc::new(Store::open(&settings.data_dir, settings.full_durability)?);
         let analyser = Arc::new(Analyser::load(
             &settings.lexicon_dir,
             &settings.tagger_choice(),
         )?);
+        Core::open_with(settings, analyser, writable)
+    }
+
+    /// Opens one tenant's data with an analyser loaded once for all.
+    pub fn open_with(
+        settings: Settings,
+        analyser: Arc<Analyser>,
+        writable: bool,
+    ) -> anyhow::Result<Core> {
+        let store = Arc::new(Store::open(&settings.data_dir, settings.full_durability)?);
         let (index, opened) =
             FeedbackIndex::open(&settings.index_dir(), analyser.segmenter(), writable)?;
         if opened == Opened::Fresh {
@@ -158,152 +167,77 @@ pub fn load_demo(
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen.clone();
-    let core = tokio::task::spawn_blocking(move || Core::open(settings, true)).await??;
-    // A bad board file stops the start: the error names the file and field.
-    let boards = Arc::new(BoardSet::load(
-        &core.settings.dashboards_dir,
-        &core.analyser.lexicon().tags,
-    )?);
-    tracing::info!(boards = boards.all().len(), dir = %core.settings.dashboards_dir.display(), "boards loaded");
-    let wakeup = Arc::new(Wakeup::default());
-    let ingestor = Arc::new(Ingestor::new(
-        core.store.clone(),
-        wakeup.clone(),
-        core.settings.limits(),
-        core.settings.privacy(),
-        crate::ingest::BackPressure::new(core.settings.max_pending_items),
-    ));
-    if core.settings.demo {
-        let added = load_demo(
-            &ingestor,
-            &core.settings.demo_file,
-            core.settings.utc_offset_seconds(),
-        )?;
-        tracing::info!(added, file = %core.settings.demo_file.display(), "demo data loaded");
-    }
-
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let pipeline = core.pipeline();
-    let worker = {
-        let wakeup = wakeup.clone();
-        let shutdown = shutdown.clone();
-        std::thread::Builder::new()
-            .name("analysis-worker".into())
-            .spawn(move || pipeline.run(&wakeup, &shutdown))?
-    };
-
-    let alert_evaluator = if core.alerts.rules.has_window_rules() {
-        let alerts = core.alerts.clone();
-        let shutdown = shutdown.clone();
-        let interval = Duration::from_secs(core.settings.alerts.evaluate_seconds);
-        Some(
-            std::thread::Builder::new()
-                .name("alert-evaluator".into())
-                .spawn(move || {
-                    crate::alerts::evaluate::run_evaluator(&alerts, interval, &shutdown)
-                })?,
-        )
-    } else {
-        None
-    };
-
-    let (wecom_pulls, wecom_puller) = match &core.settings.webhooks.wecom {
-        Some(wecom) => {
-            let (queue, requests) = std::sync::mpsc::channel();
-            (Some(queue), Some((wecom.clone(), requests)))
-        }
-        None => (None, None),
-    };
-    let chat = Arc::new(ChatReceiver::new(
-        core.store.clone(),
-        wakeup.clone(),
-        core.settings.webhooks.clone(),
-        wecom_pulls,
-        core.settings.privacy(),
-    ));
-    let wecom_puller = match wecom_puller {
-        Some((wecom, requests)) => {
-            let chat = chat.clone();
-            let shutdown = shutdown.clone();
-            Some(
-                std::thread::Builder::new()
-                    .name("wecom-pull".into())
-                    .spawn(move || {
-                        // reqwest's blocking client owns a runtime: it must be
-                        // built and dropped outside the async server.
-                        match WecomClient::new(&wecom.api_base_url, &wecom.corp_id, &wecom.secret) {
-                            Ok(client) => run_pull_worker(&client, &chat, &requests, &shutdown),
-                            Err(error) => tracing::error!(%error, "WeCom pull worker cannot start"),
-                        }
-                    })?,
-            )
-        }
-        None => None,
-    };
-
-    let delivery_wakeup = Arc::new(Wakeup::default());
-    let delivery = {
-        let worker = DeliveryWorker {
-            store: core.store.clone(),
-            backoff: core.settings.delivery.backoff(),
-        };
-        let settings = core.settings.clone();
-        let wakeup = delivery_wakeup.clone();
-        let shutdown = shutdown.clone();
-        std::thread::Builder::new()
-            .name("delivery".into())
-            .spawn(move || worker.run(|| destinations(&settings), &wakeup, &shutdown))?
-    };
+    let (tenants, auth, analyser, boards, settings) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let analyser = Arc::new(Analyser::load(
+                &settings.lexicon_dir,
+                &settings.tagger_choice(),
+            )?);
+            // A bad board file stops the start: the error names the file and field.
+            let boards = Arc::new(BoardSet::load(
+                &settings.dashboards_dir,
+                &analyser.lexicon().tags,
+            )?);
+            tracing::info!(boards = boards.all().len(), dir = %settings.dashboards_dir.display(), "boards loaded");
+            let control = Arc::new(ControlStore::open(&settings.data_dir)?);
+            let auth = Arc::new(Auth::new(
+                control.clone(),
+                settings.auth.rate_limit_per_minute,
+            ));
+            let now = crate::time::now_unix();
+            if let Some(created) =
+                auth.bootstrap(DEFAULT_TENANT, settings.auth.bootstrap_key.as_deref(), now)?
+            {
+                announce_first_key(&settings, &created);
+            }
+            let tenants = Arc::new(Tenants::new(settings.clone(), analyser.clone(), control));
+            tenants.open_all()?;
+            Ok((tenants, auth, analyser, boards, settings))
+        })
+        .await??;
 
     let state = web::Data::new(AppState {
-        settings: core.settings.clone(),
-        store: core.store.clone(),
-        index: core.index.clone(),
-        analyser: core.analyser.clone(),
-        ingestor,
-        chat,
-        consumers: core.consumer_profiles.clone(),
-        consumer_ids: core.settings.consumers.consumer_ids(),
+        settings,
+        analyser: analyser.clone(),
         boards,
-        followups: Arc::new(crate::followups::BoardFollowups::new(
-            core.store.clone(),
-            core.analyser.lexicon().tags.clone(),
-            core.settings.utc_offset_seconds(),
-        )),
+        auth,
+        tenants: tenants.clone(),
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
         .bind(&listen)
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?
         .shutdown_timeout(10);
     for address in server.addrs() {
-        tracing::info!(%address, version = core.analyser.version(), "xinsheng is ready");
+        tracing::info!(%address, version = analyser.version(), "xinsheng is ready");
     }
     let result = server.run().await;
-    shutdown.store(true, Ordering::Relaxed);
-    wakeup.notify();
-    if worker.join().is_err() {
-        tracing::error!("analysis worker panicked");
-    }
-    if let Some(evaluator) = alert_evaluator {
-        if evaluator.join().is_err() {
-            tracing::error!("alert evaluator panicked");
-        }
-    }
-    delivery_wakeup.notify();
-    if delivery.join().is_err() {
-        tracing::error!("delivery thread panicked");
-    }
-    if let Some(puller) = wecom_puller {
-        if puller.join().is_err() {
-            tracing::error!("WeCom pull worker panicked");
-        }
-    }
+    tokio::task::spawn_blocking(move || tenants.shutdown()).await?;
     result.map_err(Into::into)
+}
+
+/// The generated first key is shown once, on standard output (not in the
+/// log, which may be shipped elsewhere).
+fn announce_first_key(settings: &Settings, created: &crate::auth::CreatedKey) {
+    if settings.auth.bootstrap_key.is_some() {
+        tracing::info!(
+            key_id = created.record.id,
+            "first API key created from auth.bootstrap_key"
+        );
+        return;
+    }
+    let ui = settings.public_url.trim_end_matches('/');
+    println!(
+        "\n  First start: created API key #{id} for tenant \"{tenant}\" (scopes {scopes}).\n  It is shown only now; keep it:\n\n      {key}\n\n  Web UI: {ui}/#key={key}\n  API:    curl -H 'Authorization: Bearer {key}' {ui}/api/v1/boards\n",
+        id = created.record.id,
+        tenant = created.record.tenant,
+        scopes = created.record.scopes,
+        key = created.key,
+    );
 }
 
 /// Receivers of outbox messages configured in `settings`. Runs on the
 /// delivery thread (blocking HTTP clients).
-fn destinations(settings: &Settings) -> Vec<Box<dyn Destination>> {
+pub(crate) fn destinations(settings: &Settings) -> Vec<Box<dyn Destination>> {
     let mut destinations: Vec<Box<dyn Destination>> = Vec::new();
     if let Some(cdp) = &settings.consumers.cdp {
         match crate::delivery::http::client(crate::consumers::CDP_TARGET) {

@@ -76,8 +76,50 @@ pub struct Settings {
     /// Mask phone, ID card and bank card numbers, e-mail addresses and
     /// marked names and addresses at ingest, before storing or indexing.
     pub mask_personal_data: bool,
+    /// Also keep the unmasked originals, apart from the masked items and
+    /// readable only with the `admin` scope. Off by default.
+    pub keep_raw_text: bool,
     /// The follow-up queue (`[followups]`): which items enter it.
     pub followups: crate::followups::FollowupSettings,
+    /// API keys (`[auth]`).
+    pub auth: AuthSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The default tenant's first key, instead of a generated one (for
+    /// automation and tests; `xs_` + at least 32 characters). Used only
+    /// when the default tenant has no key yet.
+    pub bootstrap_key: Option<String>,
+    /// Requests per minute per key unless the key has its own limit
+    /// (0 = unlimited). A key may burst ten seconds' worth.
+    pub rate_limit_per_minute: u32,
+}
+crate::webhooks::redacted_debug!(AuthSettings: bootstrap_key);
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            bootstrap_key: None,
+            rate_limit_per_minute: 6_000,
+        }
+    }
+}
+
+/// What a tenant's own `xinsheng.toml` (in `<data_dir>/tenants/<id>/`) may
+/// set: the sections that belong to a brand. Everything else is the
+/// deployment's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantOverrides {
+    pub webhooks: Option<WebhookSettings>,
+    pub consumers: Option<crate::consumers::ConsumerSettings>,
+    pub alerts: Option<crate::alerts::AlertSettings>,
+    pub followups: Option<crate::followups::FollowupSettings>,
+    pub public_url: Option<String>,
+    pub mask_personal_data: Option<bool>,
+    pub keep_raw_text: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,7 +214,9 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             consumers: Default::default(),
             mask_personal_data: true,
+            keep_raw_text: false,
             followups: crate::followups::FollowupSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -228,6 +272,7 @@ impl Settings {
     pub fn privacy(&self) -> crate::ingest::Privacy {
         crate::ingest::Privacy {
             mask_personal_data: self.mask_personal_data,
+            keep_raw_text: self.keep_raw_text,
             consumer_ids: self.consumers.consumer_ids(),
         }
     }
@@ -263,6 +308,59 @@ impl Settings {
             }
         }
         settings.apply_env(|name| std::env::var(name).ok())?;
+        settings.validate(&file)?;
+        Ok(settings)
+    }
+
+    /// The settings of tenant `id`: the deployment's, with the data in
+    /// `<data_dir>/tenants/<id>/` and the brand's sections from the
+    /// tenant's own `xinsheng.toml` there. The default tenant is the
+    /// deployment itself (data directly in `data_dir`). Other tenants never
+    /// inherit the deployment's secrets: webhooks, CDP push, consumer id
+    /// salt and alert notifiers are off until their own file sets them.
+    pub fn for_tenant(&self, id: &str) -> Result<Settings, ConfigError> {
+        if id == crate::tenants::DEFAULT_TENANT {
+            return Ok(self.clone());
+        }
+        let mut settings = self.clone();
+        settings.data_dir = self.data_dir.join("tenants").join(id);
+        settings.demo = false;
+        settings.webhooks = WebhookSettings::default();
+        settings.consumers = Default::default();
+        settings.alerts.notifiers.clear();
+        let file = settings.data_dir.join("xinsheng.toml");
+        if file.exists() {
+            let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let overrides: TenantOverrides =
+                toml::from_str(&text).map_err(|error| ConfigError::Syntax {
+                    path: file.clone(),
+                    message: error.to_string(),
+                })?;
+            if let Some(webhooks) = overrides.webhooks {
+                settings.webhooks = webhooks;
+            }
+            if let Some(consumers) = overrides.consumers {
+                settings.consumers = consumers;
+            }
+            if let Some(alerts) = overrides.alerts {
+                settings.alerts = alerts;
+            }
+            if let Some(followups) = overrides.followups {
+                settings.followups = followups;
+            }
+            if let Some(public_url) = overrides.public_url {
+                settings.public_url = public_url;
+            }
+            if let Some(mask) = overrides.mask_personal_data {
+                settings.mask_personal_data = mask;
+            }
+            if let Some(keep) = overrides.keep_raw_text {
+                settings.keep_raw_text = keep;
+            }
+        }
         settings.validate(&file)?;
         Ok(settings)
     }
@@ -312,6 +410,10 @@ impl Settings {
                 "max_query_chars, max_query_terms",
                 "must be at least 1".to_string(),
             ));
+        }
+        if let Some(key) = &self.auth.bootstrap_key {
+            crate::auth::validate_chosen_secret(key)
+                .map_err(|message| invalid("auth.bootstrap_key", message))?;
         }
         if self.alerts.evaluate_seconds == 0 {
             return Err(invalid(
@@ -379,8 +481,15 @@ impl Settings {
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
         layer!("XINSHENG_DEMO", demo);
         layer!("XINSHENG_MASK_PERSONAL_DATA", mask_personal_data);
+        layer!("XINSHENG_KEEP_RAW_TEXT", keep_raw_text);
         layer!("XINSHENG_ALERTS_FILE", alerts_file, path);
         layer!("XINSHENG_PUBLIC_URL", public_url);
+        if let Some(value) = get("XINSHENG_BOOTSTRAP_KEY") {
+            self.auth.bootstrap_key = Some(value);
+        }
+        if let Some(value) = get("XINSHENG_RATE_LIMIT_PER_MINUTE") {
+            self.auth.rate_limit_per_minute = parsed("XINSHENG_RATE_LIMIT_PER_MINUTE", value)?;
+        }
         if let Some(value) = get("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS") {
             self.delivery.initial_backoff_seconds =
                 parsed("XINSHENG_DELIVERY_INITIAL_BACKOFF_SECONDS", value)?;

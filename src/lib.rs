@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod boards;
 pub mod config;
 pub mod consumers;
@@ -17,6 +18,7 @@ pub mod index;
 pub mod ingest;
 pub mod nlp;
 pub mod store;
+pub mod tenants;
 pub mod time;
 pub mod web_ui;
 pub mod webhooks;

@@ -8,10 +8,12 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use xinsheng::app::Core;
+use xinsheng::auth::{Auth, Scope};
 use xinsheng::config::Settings;
 use xinsheng::index::search::{Filters, SearchRequest, SortOrder};
 use xinsheng::ingest::import::{self, Format, ImportOptions};
 use xinsheng::nlp::Analyser;
+use xinsheng::store::control::ControlStore;
 use xinsheng::store::Store;
 
 #[derive(Parser)]
@@ -24,6 +26,9 @@ struct Cli {
     /// Data directory (database, index, xinsheng.toml). Env: XINSHENG_DATA_DIR.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Tenant whose data `import`, `reindex` and `search` work on.
+    #[arg(long, global = true, env = "XINSHENG_TENANT", default_value = xinsheng::tenants::DEFAULT_TENANT)]
+    tenant: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,6 +77,16 @@ enum Command {
         #[arg(long)]
         reanalyse: bool,
     },
+    /// Tenants (brands) of this deployment: each has its own data.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// API keys: created with a tenant and scopes, shown once, stored hashed.
+    Keys {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Search the index from the command line.
     Search {
         query: Option<String>,
@@ -84,6 +99,45 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         limit: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant (lowercase letters, digits, - and _).
+    Create {
+        id: String,
+        /// Display name (defaults to the id).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        /// Tenant the key belongs to.
+        #[arg(long = "for", value_name = "TENANT")]
+        for_tenant: String,
+        /// Comma-separated: ingest, read, admin.
+        #[arg(long)]
+        scopes: String,
+        /// What the key is for, e.g. "Tmall export job".
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Requests per minute for this key (default: auth.rate_limit_per_minute; 0 = unlimited).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+    },
+    /// List keys (prefix, scopes, last use; never the secret).
+    List {
+        #[arg(long = "for", value_name = "TENANT")]
+        for_tenant: Option<String>,
+    },
+    /// Revoke a key by id; takes effect on the next request.
+    Revoke { id: i64 },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -120,7 +174,15 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = &cli.data_dir {
         settings.data_dir = dir.clone();
     }
+    if matches!(
+        cli.command,
+        Command::Import { .. } | Command::Reindex { .. } | Command::Search { .. }
+    ) {
+        settings = tenant_settings(&settings, &cli.tenant)?;
+    }
     match cli.command {
+        Command::Tenants { command } => tenants_command(&settings, command),
+        Command::Keys { command } => keys_command(&settings, command),
         Command::Serve { listen, demo } => {
             if let Some(listen) = listen {
                 settings.listen = listen;
@@ -232,6 +294,113 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The settings of an existing tenant (its data directory, its sections).
+fn tenant_settings(settings: &Settings, tenant: &str) -> anyhow::Result<Settings> {
+    if tenant != xinsheng::tenants::DEFAULT_TENANT {
+        xinsheng::auth::validate_tenant_id(tenant).map_err(anyhow::Error::msg)?;
+        let control = ControlStore::open(&settings.data_dir)?;
+        if control.tenant(tenant)?.is_none() {
+            anyhow::bail!(
+                "no tenant {tenant:?}; create it with `xinsheng tenants create {tenant}`"
+            );
+        }
+    }
+    Ok(settings.for_tenant(tenant)?)
+}
+
+fn tenants_command(settings: &Settings, command: TenantCommand) -> anyhow::Result<()> {
+    let control = ControlStore::open(&settings.data_dir)?;
+    let now = xinsheng::time::now_unix();
+    // The default tenant always exists, as the service creates it at start.
+    control.ensure_tenant(
+        xinsheng::tenants::DEFAULT_TENANT,
+        xinsheng::tenants::DEFAULT_TENANT,
+        now,
+    )?;
+    match command {
+        TenantCommand::Create { id, name } => {
+            xinsheng::auth::validate_tenant_id(&id).map_err(anyhow::Error::msg)?;
+            let name = name.unwrap_or_else(|| id.clone());
+            if !control.ensure_tenant(&id, &name, now)? {
+                anyhow::bail!("tenant {id:?} exists already");
+            }
+            println!(
+                "tenant {id:?} created; its data will live in {}. Give it a key: xinsheng keys create --for {id} --scopes ingest,read",
+                settings.for_tenant(&id)?.data_dir.display()
+            );
+        }
+        TenantCommand::List => {
+            for tenant in control.tenants()? {
+                println!(
+                    "{}\t{}\tcreated {}",
+                    tenant.id,
+                    tenant.name,
+                    xinsheng::time::format_rfc3339(
+                        tenant.created_at,
+                        settings.utc_offset_seconds()
+                    )
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn keys_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
+    let control = std::sync::Arc::new(ControlStore::open(&settings.data_dir)?);
+    let now = xinsheng::time::now_unix();
+    control.ensure_tenant(
+        xinsheng::tenants::DEFAULT_TENANT,
+        xinsheng::tenants::DEFAULT_TENANT,
+        now,
+    )?;
+    let auth = Auth::new(control.clone(), settings.auth.rate_limit_per_minute);
+    let offset = settings.utc_offset_seconds();
+    let when = |at: Option<i64>| {
+        at.map_or_else(
+            || "-".to_string(),
+            |at| xinsheng::time::format_rfc3339(at, offset),
+        )
+    };
+    match command {
+        KeyCommand::Create {
+            for_tenant,
+            scopes,
+            name,
+            rate_limit,
+        } => {
+            let scopes = Scope::parse_list(&scopes).map_err(anyhow::Error::msg)?;
+            let created = auth.create_key(&for_tenant, &name, &scopes, rate_limit, None, now)?;
+            eprintln!(
+                "key #{} for tenant {:?} (scopes {}); it is shown only now:",
+                created.record.id, created.record.tenant, created.record.scopes
+            );
+            println!("{}", created.key);
+        }
+        KeyCommand::List { for_tenant } => {
+            println!("id\ttenant\tprefix\tscopes\tname\tcreated\tlast used\trevoked");
+            for key in control.keys(for_tenant.as_deref())? {
+                println!(
+                    "{}\t{}\t{}…\t{}\t{}\t{}\t{}\t{}",
+                    key.id,
+                    key.tenant,
+                    key.prefix,
+                    key.scopes,
+                    key.name,
+                    when(Some(key.created_at)),
+                    when(key.last_used_at),
+                    when(key.revoked_at)
+                );
+            }
+        }
+        KeyCommand::Revoke { id } => match control.revoke_key(id, None, now)? {
+            Some(key) => println!("key #{} of tenant {:?} revoked", key.id, key.tenant),
+            None => anyhow::bail!("no key {id}"),
+        },
+    }
+    Ok(())
 }
 
 /// After an import, analyse and index right away when no service holds the

@@ -300,6 +300,38 @@ pub fn recent_alerts(
     })
 }
 
+/// What boards read of the alert history (`alerts` widget).
+pub struct BoardAlerts {
+    store: Arc<Store>,
+    utc_offset_seconds: i64,
+}
+
+impl BoardAlerts {
+    pub fn new(store: Arc<Store>, utc_offset_seconds: i64) -> Self {
+        BoardAlerts {
+            store,
+            utc_offset_seconds,
+        }
+    }
+}
+
+impl crate::boards::alert_hook::AlertSource for BoardAlerts {
+    fn recent(
+        &self,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<AlertsWidget, crate::boards::alert_hook::AlertSourceError> {
+        Ok(recent_alerts(
+            &self.store,
+            from,
+            to,
+            limit,
+            self.utc_offset_seconds,
+        )?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

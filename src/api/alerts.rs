@@ -7,6 +7,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::auth::{Authorised, Read};
 use super::error::ApiError;
 use super::params::{self, non_empty};
 use super::AppState;
@@ -28,6 +29,7 @@ pub struct AlertParams {
 
 pub async fn list(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let alert_params: AlertParams = params::parse_query(request.query_string())?;
@@ -39,7 +41,7 @@ pub async fn list(
         limit: params::number("limit", alert_params.limit, 0, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
         offset: params::number("offset", alert_params.offset, 0, MAX_OFFSET)?.unwrap_or(0),
     };
-    let store = state.store.clone();
+    let store = tenant.store.clone();
     let page = super::blocking(move || store.alert_history(&query)).await?;
     let alerts: Vec<serde_json::Value> = page
         .alerts

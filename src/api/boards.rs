@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::auth::{Authorised, Read};
 use super::error::ApiError;
 use super::params::{self, non_empty};
 use super::AppState;
@@ -45,7 +46,7 @@ impl BoardParams {
     }
 }
 
-pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+pub async fn list(state: web::Data<AppState>, _caller: Authorised<Read>) -> HttpResponse {
     let boards: Vec<_> = state
         .boards
         .all()
@@ -57,6 +58,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn board(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     board_id: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -64,16 +66,18 @@ pub async fn board(
     let query = board_params.into_query(state.settings.utc_offset_seconds())?;
     let board_id = board_id.into_inner();
     let app_state = state.clone();
+    let runtime = tenant.tenant.clone();
     let answer = super::blocking(move || {
         let definition = app_state
             .boards
             .get(&board_id)
             .ok_or_else(|| BoardError::UnknownBoard(board_id.clone()))?;
         let boards = Boards {
-            index: &app_state.index,
+            index: &runtime.index,
             tags: &app_state.analyser.lexicon().tags,
             utc_offset_seconds: app_state.settings.utc_offset_seconds(),
-            followups: app_state.followups.as_ref(),
+            followups: runtime.followups.as_ref(),
+            alerts: runtime.alerts.as_ref(),
         };
         boards.board(definition, &query, crate::time::now_unix())
     })

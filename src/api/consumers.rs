@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::{Authorised, Read};
 use super::error::ApiError;
 use super::params::{self, non_empty};
 use super::AppState;
@@ -26,6 +27,7 @@ pub struct ProfileParams {
 
 pub async fn get(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     path: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -37,9 +39,9 @@ pub async fn get(
     let consumer_id = if already_hashed {
         raw_id
     } else {
-        state.consumer_ids.stored(&raw_id)
+        tenant.consumer_ids.stored(&raw_id)
     };
-    let app_state = state.clone();
+    let app_state = tenant.tenant.clone();
     let (view, recent) = super::blocking(move || -> Result<_, ApiError> {
         let rules = &app_state.consumers.rules;
         let view = consumers::consumer_view(
@@ -62,7 +64,7 @@ pub async fn get(
     })
     .await?;
     let offset = state.settings.utc_offset_seconds();
-    let rules = &state.consumers.rules;
+    let rules = &tenant.consumers.rules;
     let mut body = serde_json::to_value(&view).map_err(super::error::internal)?;
     body["tags"] = json!(view
         .profile
@@ -147,6 +149,7 @@ fn audience_row_json(row: &crate::store::consumers::AudienceRow, offset: i64) ->
 
 pub async fn audience(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let audience_params: AudienceParams = params::parse_query(request.query_string())?;
@@ -159,7 +162,7 @@ pub async fn audience(
     let offset = state.settings.utc_offset_seconds();
     let audience_request = audience_params.into_request(offset, DEFAULT_PAGE)?;
     let limit = audience_request.limit;
-    let app_state = state.clone();
+    let app_state = tenant.tenant.clone();
     let (tag, rows) = super::blocking(move || {
         consumers::audience(
             &app_state.store,
@@ -181,6 +184,7 @@ pub async fn audience(
 /// The whole audience as CSV (UTF-8 with BOM, for Excel) or JSON lines.
 pub async fn export(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut audience_params: AudienceParams = params::parse_query(request.query_string())?;
@@ -194,7 +198,7 @@ pub async fn export(
     }
     let offset = state.settings.utc_offset_seconds();
     let mut audience_request = audience_params.into_request(offset, EXPORT_PAGE)?;
-    let app_state = state.clone();
+    let app_state = tenant.tenant.clone();
     let csv = format == "csv";
     let (tag, body) = super::blocking(move || -> Result<_, ApiError> {
         let mut body: Vec<u8> = Vec::new();
@@ -270,6 +274,6 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-pub async fn tags(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "tags": state.consumers.rules.rules }))
+pub async fn tags(tenant: Authorised<Read>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "tags": tenant.consumers.rules.rules }))
 }

@@ -83,6 +83,9 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after {
             response.insert_header(("Retry-After", seconds.to_string()));
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header(("WWW-Authenticate", "Bearer realm=\"xinsheng\""));
+        }
         response.json(body)
     }
 }
@@ -113,6 +116,58 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(error: crate::auth::AuthError) -> ApiError {
+        use crate::auth::AuthError;
+        match error {
+            AuthError::MissingKey | AuthError::InvalidKey => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                error.to_string(),
+                None,
+            ),
+            AuthError::MissingScope(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string(), None)
+            }
+            AuthError::RateLimited {
+                retry_after_seconds,
+            } => {
+                let mut answer = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    error.to_string(),
+                    None,
+                );
+                answer.retry_after = Some(retry_after_seconds);
+                answer
+            }
+            AuthError::InvalidRequest(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_key_request",
+                message,
+                None,
+            ),
+            AuthError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<crate::tenants::TenantError> for ApiError {
+    fn from(error: crate::tenants::TenantError) -> ApiError {
+        use crate::tenants::TenantError;
+        match error {
+            TenantError::Unknown(_) => ApiError::not_found(error.to_string()),
+            TenantError::Store(error) => error.into(),
+            TenantError::Start { .. } => {
+                let mut answer = internal(&error);
+                answer.status = StatusCode::SERVICE_UNAVAILABLE;
+                answer.retry_after = Some(30);
+                answer
+            }
+        }
+    }
+}
+
 impl From<IndexError> for ApiError {
     fn from(error: IndexError) -> ApiError {
         match error {
@@ -136,7 +191,7 @@ impl From<BoardError> for ApiError {
                 error.to_string(),
                 None,
             ),
-            BoardError::Followups(_) => internal(error),
+            BoardError::Followups(_) | BoardError::Alerts(_) => internal(error),
         }
     }
 }

@@ -2,11 +2,13 @@
 //! or model types here.
 
 pub mod alerts;
+pub mod auth;
 pub mod boards;
 pub mod consumers;
 pub mod error;
 pub mod feedback;
 pub mod followups;
+pub mod keys;
 pub mod params;
 pub mod search;
 pub mod ui;
@@ -16,28 +18,22 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
+use crate::auth::Auth;
 use crate::boards::definition::BoardSet;
-use crate::boards::followup_hook::FollowupSource;
 use crate::config::Settings;
-use crate::index::FeedbackIndex;
-use crate::ingest::Ingestor;
 use crate::nlp::Analyser;
-use crate::store::Store;
+use crate::tenants::Tenants;
 use error::ApiError;
 
+/// What every handler shares. A tenant's data is not here: handlers get it
+/// only through the [`auth::Authorised`] extractor, from the caller's key.
 pub struct AppState {
     pub settings: Settings,
-    pub store: Arc<Store>,
-    pub index: Arc<FeedbackIndex>,
     pub analyser: Arc<Analyser>,
-    pub ingestor: Arc<Ingestor>,
-    pub chat: Arc<crate::ingest::chat::ChatReceiver>,
-    pub consumers: Arc<crate::consumers::ConsumerProfiles>,
-    pub consumer_ids: crate::consumers::ids::ConsumerIds,
     /// Board definitions, validated at start.
     pub boards: Arc<BoardSet>,
-    /// The follow-up queue's numbers for board widgets.
-    pub followups: Arc<dyn FollowupSource>,
+    pub auth: Arc<Auth>,
+    pub tenants: Arc<Tenants>,
 }
 
 /// Runs blocking core work (SQLite, tantivy, analysis) off the async executor.
@@ -92,6 +88,14 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/webhooks/{platform}", web::get().to(webhooks::receive))
         .route("/webhooks/{platform}", web::post().to(webhooks::receive))
+        .route(
+            "/t/{tenant}/webhooks/{platform}",
+            web::get().to(webhooks::receive_for_tenant),
+        )
+        .route(
+            "/t/{tenant}/webhooks/{platform}",
+            web::post().to(webhooks::receive_for_tenant),
+        )
         .service(
             web::resource("/")
                 .wrap(ui::security_headers())
@@ -106,6 +110,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .route("/feedback", web::post().to(feedback::ingest))
                 .route("/feedback/{id}", web::get().to(feedback::get))
+                .route("/feedback/{id}/raw", web::get().to(feedback::raw))
                 .route("/search", web::get().to(search::search))
                 .route("/search/export", web::get().to(search::export))
                 .route("/boards", web::get().to(boards::list))
@@ -119,29 +124,44 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/followups/stats", web::get().to(followups::stats))
                 .route("/followups/{id}", web::get().to(followups::get))
                 .route("/followups/{id}", web::patch().to(followups::update))
-                .route("/tags", web::get().to(tags)),
+                .route("/tags", web::get().to(tags))
+                .route("/keys", web::get().to(keys::list))
+                .route("/keys", web::post().to(keys::create))
+                .route("/keys/{id}", web::delete().to(keys::revoke)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::not_found("no such endpoint"))
         }));
 }
 
+/// Liveness and backlog, summed over the open tenants: unauthenticated, so
+/// it names no tenant.
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let (queue, outbox) = blocking(move || -> Result<_, crate::store::StoreError> {
-        Ok((store.queue_counts()?, store.outbox_counts()?))
-    })
-    .await?;
+    let tenants = state.tenants.clone();
+    let (queue, outbox, indexed_documents) =
+        blocking(move || -> Result<_, crate::store::StoreError> {
+            let mut outbox: std::collections::BTreeMap<String, crate::store::outbox::OutboxCounts> =
+                Default::default();
+            let mut documents = 0;
+            for runtime in tenants.opened() {
+                for (target, counts) in runtime.store.outbox_counts()? {
+                    outbox.entry(target).or_default().add(&counts);
+                }
+                documents += runtime.index.num_docs();
+            }
+            Ok((tenants.queue_totals()?, outbox, documents))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "outbox": outbox,
         "analyser_version": state.analyser.version(),
         "queue": queue,
-        "indexed_documents": state.index.num_docs(),
+        "indexed_documents": indexed_documents,
     })))
 }
 
-async fn tags(state: web::Data<AppState>) -> HttpResponse {
+async fn tags(state: web::Data<AppState>, _caller: auth::Authorised<auth::Read>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "lexicon_version": state.analyser.lexicon().version,
         "tags": state.analyser.lexicon().tags,

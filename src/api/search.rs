@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::auth::{Authorised, Read};
 use super::error::ApiError;
 use super::params::{self, non_empty};
 use super::AppState;
@@ -91,6 +92,7 @@ impl SearchParams {
 
 pub async fn search(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let search_params: SearchParams = params::parse_query(request.query_string())?;
@@ -101,12 +103,12 @@ pub async fn search(
     )?;
     let search_request = search_params.into_request(state.settings.utc_offset_seconds())?;
     let query_limits = state.settings.query_limits();
-    let app_state = state.clone();
+    let (app_state, runtime) = (state.clone(), tenant.tenant.clone());
     let result = super::blocking(move || {
         if let Some(text) = &search_request.text {
-            app_state.index.check_query(text, &query_limits)?;
+            runtime.index.check_query(text, &query_limits)?;
         }
-        let mut result = app_state.index.search(&search_request)?;
+        let mut result = runtime.index.search(&search_request)?;
         result.name_tags(&app_state.analyser.lexicon().tags);
         Ok::<_, crate::index::IndexError>(result)
     })
@@ -129,6 +131,7 @@ pub async fn search(
 /// neither the executor nor memory holds the whole file.
 pub async fn export(
     state: web::Data<AppState>,
+    tenant: Authorised<Read>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let export_params: SearchParams = params::parse_query(request.query_string())?;
@@ -145,7 +148,7 @@ pub async fn export(
     params::one_of("format", export_params.format.clone(), &["csv"])?;
     let offset_seconds = state.settings.utc_offset_seconds();
     let search_request = export_params.into_request(offset_seconds)?;
-    let index = state.index.clone();
+    let index = tenant.index.clone();
     let query_limits = state.settings.query_limits();
     let export = super::blocking(move || {
         if let Some(text) = &search_request.text {

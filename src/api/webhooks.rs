@@ -1,6 +1,8 @@
-//! `GET|POST /webhooks/{platform}`: chat platforms push here. The handler
-//! passes the raw request to the chat receiver untouched (signatures are
-//! over the raw bytes) and answers what the platform's adapter says.
+//! `GET|POST /webhooks/{platform}` (the default tenant) and
+//! `/t/{tenant}/webhooks/{platform}`: chat platforms push here, each
+//! tenant verified with its own secrets. The handler passes the raw request
+//! to the tenant's chat receiver untouched (signatures are over the raw
+//! bytes) and answers what the platform's adapter says.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -19,6 +21,36 @@ pub async fn receive(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let platform = path.into_inner();
+    receive_for(
+        state,
+        crate::tenants::DEFAULT_TENANT.to_string(),
+        platform,
+        request,
+        payload,
+    )
+    .await
+}
+
+pub async fn receive_for_tenant(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, platform) = path.into_inner();
+    if crate::auth::validate_tenant_id(&tenant).is_err() {
+        return Err(ApiError::not_found(format!("no tenant {tenant:?}")));
+    }
+    receive_for(state, tenant, platform, request, payload).await
+}
+
+async fn receive_for(
+    state: web::Data<AppState>,
+    tenant: String,
+    platform: String,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let body =
         super::read_body(payload, MAX_WEBHOOK_BODY.min(state.settings.max_body_bytes)).await?;
     let query: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
@@ -34,7 +66,11 @@ pub async fn receive(
         })
         .collect();
     let method = request.method().as_str().to_string();
-    let chat = state.chat.clone();
+    let tenants = state.tenants.clone();
+    let chat = super::blocking(move || tenants.get(&tenant))
+        .await?
+        .chat
+        .clone();
     let reply = super::blocking(move || {
         let request = WebhookRequest {
             method: &method,

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::nlp::lexicon::TagDefinition;
 
-pub const WIDGET_TYPES: [&str; 11] = [
+pub const WIDGET_TYPES: [&str; 12] = [
     "kpi_tiles",
     "trend",
     "tag_ranking",
@@ -33,6 +33,7 @@ pub const WIDGET_TYPES: [&str; 11] = [
     "refund_reasons",
     "followup_stats",
     "followup_queue",
+    "alerts",
 ];
 
 pub const GRID_COLUMNS: i64 = 12;
@@ -121,6 +122,7 @@ pub enum WidgetKind {
     RefundReasons(RefundReasonsOptions),
     FollowupStats(FollowupStatsOptions),
     FollowupQueue(FollowupQueueOptions),
+    Alerts(AlertsOptions),
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -262,6 +264,19 @@ pub struct FollowupQueueOptions {
 impl Default for FollowupQueueOptions {
     fn default() -> Self {
         FollowupQueueOptions { limit: 10 }
+    }
+}
+
+/// The newest alerts fired in the board's period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsOptions {
+    pub limit: usize,
+}
+
+impl Default for AlertsOptions {
+    fn default() -> Self {
+        AlertsOptions { limit: 10 }
     }
 }
 
@@ -654,6 +669,11 @@ impl Checker<'_> {
                 let parsed: FollowupQueueOptions = self.options(options, &options_field)?;
                 self.within(&options_field, "limit", parsed.limit, 1, 100)?;
                 WidgetKind::FollowupQueue(parsed)
+            }
+            "alerts" => {
+                let parsed: AlertsOptions = self.options(options, &options_field)?;
+                self.within(&options_field, "limit", parsed.limit, 1, 50)?;
+                WidgetKind::Alerts(parsed)
             }
             unknown => {
                 return Err(self.invalid(

@@ -16,6 +16,7 @@
 //! counts only items with a mention of that library, and only that
 //! library's tags.
 
+pub mod alert_hook;
 pub mod definition;
 pub mod followup_hook;
 mod summary;
@@ -31,6 +32,7 @@ use crate::index::search::Filters;
 use crate::index::{FeedbackIndex, IndexError};
 use crate::nlp::lexicon::TagDefinition;
 use crate::time::{local_day_start, SECONDS_PER_DAY};
+use alert_hook::{AlertSource, AlertSourceError};
 use definition::{BoardDefinition, HeatmapDimension, SplitBy, WidgetKind};
 use followup_hook::{FollowupSource, FollowupSourceError};
 pub use summary::{
@@ -56,6 +58,8 @@ pub enum BoardError {
     UnknownBoard(String),
     #[error("follow-up queue: {0}")]
     Followups(FollowupSourceError),
+    #[error("alert history: {0}")]
+    Alerts(AlertSourceError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -230,6 +234,7 @@ pub struct Boards<'a> {
     pub tags: &'a [TagDefinition],
     pub utc_offset_seconds: i64,
     pub followups: &'a dyn FollowupSource,
+    pub alerts: &'a dyn AlertSource,
 }
 
 impl Boards<'_> {
@@ -325,6 +330,7 @@ impl Boards<'_> {
             tags: self.tags,
             period,
             followups: self.followups,
+            alerts: self.alerts,
         };
         let mut widget_data = BTreeMap::new();
         for widget in &definition.widgets {

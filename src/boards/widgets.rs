@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::alert_hook::{AlertSource, AlertsWidget};
 use super::definition::{
     HeatmapOptions, KeywordsOptions, KpiTilesOptions, PraiseComplaintOptions, RisingIssuesOptions,
     SplitBy, SplitOptions, WidgetKind,
@@ -52,6 +53,7 @@ pub enum WidgetData {
     },
     FollowupStats(FollowupStats),
     FollowupQueue(FollowupPage),
+    Alerts(AlertsWidget),
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -136,6 +138,7 @@ pub(super) struct Context<'a> {
     pub tags: &'a [TagDefinition],
     pub period: Period,
     pub followups: &'a dyn FollowupSource,
+    pub alerts: &'a dyn AlertSource,
 }
 
 impl Context<'_> {
@@ -171,6 +174,11 @@ impl Context<'_> {
                 self.followups
                     .open_queue(options.limit)
                     .map_err(BoardError::Followups)?,
+            ),
+            WidgetKind::Alerts(options) => WidgetData::Alerts(
+                self.alerts
+                    .recent(self.period.from, self.period.to, options.limit)
+                    .map_err(BoardError::Alerts)?,
             ),
         })
     }

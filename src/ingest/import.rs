@@ -694,11 +694,14 @@ pub fn import_file(
     let mut batch = Vec::with_capacity(options.batch_size);
     let now = crate::time::now_unix();
     let path_text = path.display().to_string();
+    let mut originals: Vec<Vec<crate::store::raw_texts::RawText>> = Vec::new();
     let mut flush = |batch: &mut Vec<crate::feedback::NewFeedback>,
+                     originals: &mut Vec<Vec<crate::store::raw_texts::RawText>>,
                      report: &mut ImportReport,
                      rows_done: u64|
      -> Result<(), ImportError> {
-        let inserted = store.insert_batch(batch, now)?;
+        let inserted = store.insert_batch_keeping(batch, originals, now)?;
+        originals.clear();
         for item in &inserted {
             if item.duplicate {
                 report.duplicates += 1;
@@ -725,17 +728,21 @@ pub fn import_file(
         let value = complete(value, options);
         match validate::validate_item(row_index, &value, &options.limits, now) {
             Ok(mut item) => {
-                options.privacy.apply(&mut item);
+                let raw = options.privacy.apply(&mut item);
+                if !raw.is_empty() {
+                    originals.resize(batch.len(), Vec::new());
+                    originals.push(raw);
+                }
                 batch.push(item)
             }
             Err(error) => report.invalid.push((row_number, error)),
         }
         if batch.len() >= options.batch_size {
-            flush(&mut batch, &mut report, row_number)?;
+            flush(&mut batch, &mut originals, &mut report, row_number)?;
         }
     }
     let rows_read = report.rows_read;
-    flush(&mut batch, &mut report, rows_read)?;
+    flush(&mut batch, &mut originals, &mut report, rows_read)?;
     Ok(report)
 }
 

@@ -43,6 +43,14 @@ pub struct OutboxCounts {
     pub delivered: u64,
 }
 
+impl OutboxCounts {
+    pub fn add(&mut self, other: &OutboxCounts) {
+        self.pending += other.pending;
+        self.failing += other.failing;
+        self.delivered += other.delivered;
+    }
+}
+
 pub(crate) fn enqueue_outbox_in(
     transaction: &Transaction<'_>,
     target: &str,

@@ -478,6 +478,23 @@ secret = "{GENERIC_SECRET}"
         only_threats["alerts"][0]["detail"]["words"],
         json!(["12315", "投诉"])
     );
+    // (f) The issue board shows the same history in its `alerts` widget.
+    let (status, board) = server.get("/api/v1/boards/issues");
+    assert_eq!(status, 200, "{board}");
+    let rows = board["widgets"]["alerts"]["rows"]
+        .as_array()
+        .expect("alerts widget rows");
+    let board_ids: Vec<&Value> = rows.iter().map(|row| &row["id"]).collect();
+    let history_ids: Vec<&Value> = history["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|alert| &alert["id"])
+        .collect();
+    assert_eq!(board_ids, history_ids, "{board}");
+    assert!(rows
+        .iter()
+        .all(|row| row["title"].as_str().is_some_and(|title| !title.is_empty())));
     let (status, error) = server.get("/api/v1/alerts?limit=1000");
     assert_eq!(
         (status, error["error"]["field"].clone()),

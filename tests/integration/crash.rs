@@ -36,7 +36,7 @@ fn sigkill_during_ingest_and_analysis_loses_nothing_acknowledged() {
             let base = base.clone();
             let acknowledged = acknowledged.clone();
             std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+                let client = crate::server::authorised_client(Duration::from_secs(10));
                 for batch in 0..1_000 {
                     let items: Vec<Value> = (0..100)
                         .map(|n| {

@@ -14,3 +14,4 @@ mod hostile_input;
 mod privacy;
 mod server;
 mod sources;
+mod tenants;

@@ -28,6 +28,27 @@ pub fn binary() -> Command {
     command
 }
 
+/// The default tenant's admin key in every test service: `Server::start`
+/// hands it to the service as `XINSHENG_BOOTSTRAP_KEY`, and `Server::client`
+/// sends it on every request. Tests of other keys and tenants send their own
+/// `Authorization` header, which replaces this one.
+pub const TEST_API_KEY: &str = "xs_test_0123456789abcdef0123456789abcdef";
+
+/// A blocking client that authenticates as [`TEST_API_KEY`].
+pub fn authorised_client(timeout: Duration) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {TEST_API_KEY}"))
+            .expect("header value"),
+    );
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -53,7 +74,8 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .args(extra_args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            .env("XINSHENG_BOOTSTRAP_KEY", TEST_API_KEY);
         for (name, value) in extra_env {
             command.env(name, value);
         }
@@ -61,10 +83,7 @@ impl Server {
         let server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
+            client: authorised_client(Duration::from_secs(30)),
         };
         server.wait_ready();
         server

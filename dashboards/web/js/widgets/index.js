@@ -33,9 +33,6 @@ export const RENDERERS = {
   alerts: alerts.render,
 };
 
-/** Types whose missing data is normal (their backend may come later). */
-const OPTIONAL_DATA = new Set(['alerts']);
-
 export function renderWidget(body, widget, data, context) {
   const renderer = RENDERERS[widget.type];
   if (!renderer) {
@@ -46,7 +43,7 @@ export function renderWidget(body, widget, data, context) {
     replaceChildren(body, errorState({ message: data.error.message || data.error.code || String(data.error) }));
     return;
   }
-  if ((data === undefined || data === null) && !OPTIONAL_DATA.has(widget.type)) {
+  if (data === undefined || data === null) {
     replaceChildren(body, emptyState(t('common.widget_no_data')));
     return;
   }
