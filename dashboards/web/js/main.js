@@ -24,7 +24,10 @@ import { createSignInPage } from './pages/signin.js';
 const app = document.getElementById('app');
 let currentPage = null;
 let signedIn = false;
-// Why the sign-in view is shown (kept to redraw it in another language).
+// True while a sign-in loads the board list: routing waits for it.
+let entering = false;
+// Why the sign-in view is shown, as a label key (kept to redraw it in
+// another language).
 let signInNotice = null;
 // Bumped on every sign-in and sign-out, so a slow start-up of an ended
 // session does not draw over the next one.
@@ -66,7 +69,7 @@ function drawLanguageSwitch() {
 }
 
 function route({ rebuild = false } = {}) {
-  if (!signedIn) return;
+  if (!signedIn || entering) return;
   const { segments, params } = parseHash();
   if (segments.length === 0) {
     const first = shared.boards && shared.boards[0];
@@ -115,6 +118,7 @@ function leavePage() {
 
 function showSignIn(notice = null) {
   signedIn = false;
+  entering = false;
   session += 1;
   signInNotice = notice;
   leavePage();
@@ -125,7 +129,7 @@ function showSignIn(notice = null) {
   replaceChildren(document.getElementById('nav-boards'));
   setRefreshStatus(null);
   currentPage = createSignInPage(app, {
-    notice,
+    notice: notice ? t(notice) : null,
     onSignedIn: (key) => {
       storeKey(key);
       enter();
@@ -136,6 +140,7 @@ function showSignIn(notice = null) {
 /** With a stored key: the shared lists, then the page the hash names. */
 async function enter() {
   signedIn = true;
+  entering = true;
   session += 1;
   const thisSession = session;
   signInNotice = null;
@@ -145,6 +150,7 @@ async function enter() {
   await loadShared();
   // A 401 meanwhile has shown the sign-in view (or another sign-in began).
   if (!signedIn || thisSession !== session) return;
+  entering = false;
   route({ rebuild: true });
 }
 
@@ -175,7 +181,7 @@ async function start() {
   onUnauthorised(() => {
     if (!signedIn) return;
     forgetKey();
-    showSignIn(t('auth.expired'));
+    showSignIn('auth.expired');
   });
   window.addEventListener('hashchange', () => {
     // A `#key=` link opened in this tab.
