@@ -35,6 +35,10 @@ pub struct Settings {
     pub max_batch_items: usize,
     /// Longest accepted feedback text, in characters.
     pub max_text_chars: usize,
+    /// Longest search query (`q`), in characters.
+    pub max_query_chars: usize,
+    /// Most distinct words in a search query.
+    pub max_query_terms: usize,
     /// Ingest answers 429 while more items than this wait for analysis
     /// (0 = never refuse).
     pub max_pending_items: u64,
@@ -72,6 +76,9 @@ pub struct Settings {
     /// Mask phone, ID card and bank card numbers, e-mail addresses and
     /// marked names and addresses at ingest, before storing or indexing.
     pub mask_personal_data: bool,
+    /// Also keep the unmasked originals, apart from the masked items and
+    /// readable only with the `admin` scope. Off by default.
+    pub keep_raw_text: bool,
     /// The follow-up queue (`[followups]`): which items enter it.
     pub followups: crate::followups::FollowupSettings,
     /// API keys (`[auth]`).
@@ -112,6 +119,7 @@ pub struct TenantOverrides {
     pub followups: Option<crate::followups::FollowupSettings>,
     pub public_url: Option<String>,
     pub mask_personal_data: Option<bool>,
+    pub keep_raw_text: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,6 +195,8 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_items: 10_000,
             max_text_chars: 20_000,
+            max_query_chars: crate::index::search::QueryLimits::default().max_chars,
+            max_query_terms: crate::index::search::QueryLimits::default().max_terms,
             max_pending_items: 200_000,
             analysis_batch: 2_000,
             commit_interval_ms: 500,
@@ -204,6 +214,7 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             consumers: Default::default(),
             mask_personal_data: true,
+            keep_raw_text: false,
             followups: crate::followups::FollowupSettings::default(),
             auth: AuthSettings::default(),
         }
@@ -251,9 +262,17 @@ impl Settings {
         }
     }
 
+    pub fn query_limits(&self) -> crate::index::search::QueryLimits {
+        crate::index::search::QueryLimits {
+            max_chars: self.max_query_chars,
+            max_terms: self.max_query_terms,
+        }
+    }
+
     pub fn privacy(&self) -> crate::ingest::Privacy {
         crate::ingest::Privacy {
             mask_personal_data: self.mask_personal_data,
+            keep_raw_text: self.keep_raw_text,
             consumer_ids: self.consumers.consumer_ids(),
         }
     }
@@ -338,6 +357,9 @@ impl Settings {
             if let Some(mask) = overrides.mask_personal_data {
                 settings.mask_personal_data = mask;
             }
+            if let Some(keep) = overrides.keep_raw_text {
+                settings.keep_raw_text = keep;
+            }
         }
         settings.validate(&file)?;
         Ok(settings)
@@ -382,6 +404,12 @@ impl Settings {
                     ),
                 });
             }
+        }
+        if self.max_query_chars == 0 || self.max_query_terms == 0 {
+            return Err(invalid(
+                "max_query_chars, max_query_terms",
+                "must be at least 1".to_string(),
+            ));
         }
         if let Some(key) = &self.auth.bootstrap_key {
             crate::auth::validate_chosen_secret(key)
@@ -444,6 +472,8 @@ impl Settings {
         layer!("XINSHENG_MAX_BODY_BYTES", max_body_bytes);
         layer!("XINSHENG_MAX_BATCH_ITEMS", max_batch_items);
         layer!("XINSHENG_MAX_TEXT_CHARS", max_text_chars);
+        layer!("XINSHENG_MAX_QUERY_CHARS", max_query_chars);
+        layer!("XINSHENG_MAX_QUERY_TERMS", max_query_terms);
         layer!("XINSHENG_ANALYSIS_BATCH", analysis_batch);
         layer!("XINSHENG_MAX_PENDING_ITEMS", max_pending_items);
         layer!("XINSHENG_COMMIT_INTERVAL_MS", commit_interval_ms);
@@ -451,6 +481,7 @@ impl Settings {
         layer!("XINSHENG_UTC_OFFSET_HOURS", utc_offset_hours);
         layer!("XINSHENG_DEMO", demo);
         layer!("XINSHENG_MASK_PERSONAL_DATA", mask_personal_data);
+        layer!("XINSHENG_KEEP_RAW_TEXT", keep_raw_text);
         layer!("XINSHENG_ALERTS_FILE", alerts_file, path);
         layer!("XINSHENG_PUBLIC_URL", public_url);
         if let Some(value) = get("XINSHENG_BOOTSTRAP_KEY") {
@@ -535,6 +566,30 @@ mod tests {
             error.to_string().contains("alerts.notifiers.hook"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn query_limits_come_from_the_environment_and_must_be_positive() {
+        let mut settings = Settings::default();
+        settings
+            .apply_env(|name| match name {
+                "XINSHENG_MAX_QUERY_CHARS" => Some("80".into()),
+                "XINSHENG_MAX_QUERY_TERMS" => Some("6".into()),
+                _ => None,
+            })
+            .expect("valid");
+        assert_eq!(
+            settings.query_limits(),
+            crate::index::search::QueryLimits {
+                max_chars: 80,
+                max_terms: 6
+            }
+        );
+        settings.max_query_terms = 0;
+        let error = settings
+            .validate(Path::new("xinsheng.toml"))
+            .expect_err("zero words would refuse every query");
+        assert!(error.to_string().contains("max_query_terms"), "{error}");
     }
 
     #[test]

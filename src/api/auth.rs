@@ -66,15 +66,22 @@ pub fn presented_key(request: &HttpRequest) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-fn authorise<S: RequiredScope>(request: &HttpRequest) -> Result<Authorised<S>, ApiError> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| internal("application state missing"))?;
-    let principal =
-        state
-            .auth
-            .authenticate(presented_key(request), S::SCOPE, crate::time::now_unix())?;
-    let tenant = state.tenants.get(&principal.tenant)?;
+/// Resolves the key and the tenant on a blocking thread: both touch SQLite,
+/// and a tenant's first request opens its database and index.
+async fn authorise<S: RequiredScope>(
+    state: Option<web::Data<AppState>>,
+    presented: Option<String>,
+) -> Result<Authorised<S>, ApiError> {
+    let state = state.ok_or_else(|| internal("application state missing"))?;
+    let (principal, tenant) = super::blocking(move || -> Result<_, ApiError> {
+        let principal =
+            state
+                .auth
+                .authenticate(presented.as_deref(), S::SCOPE, crate::time::now_unix())?;
+        let tenant = state.tenants.get(&principal.tenant)?;
+        Ok((principal, tenant))
+    })
+    .await?;
     Ok(Authorised {
         tenant,
         principal,
@@ -82,11 +89,13 @@ fn authorise<S: RequiredScope>(request: &HttpRequest) -> Result<Authorised<S>, A
     })
 }
 
-impl<S: RequiredScope> FromRequest for Authorised<S> {
+impl<S: RequiredScope + 'static> FromRequest for Authorised<S> {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authorise(request))
+        let state = request.app_data::<web::Data<AppState>>().cloned();
+        let presented = presented_key(request).map(str::to_string);
+        Box::pin(authorise(state, presented))
     }
 }

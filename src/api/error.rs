@@ -278,6 +278,7 @@ impl From<IngestError> for ApiError {
                     BodyError::Malformed { .. } => "malformed_json",
                     BodyError::TooManyItems { .. } => "too_many_items",
                     BodyError::NotUtf8 => "invalid_encoding",
+                    BodyError::TooComplex { .. } => "too_complex",
                 };
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

@@ -1,9 +1,10 @@
-//! `POST /api/v1/feedback`, `GET /api/v1/feedback/{id}`.
+//! `POST /api/v1/feedback`, `GET /api/v1/feedback/{id}`,
+//! `GET /api/v1/feedback/{id}/raw`.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::auth::{Authorised, Ingest, Read};
+use super::auth::{Admin, Authorised, Ingest, Read};
 use super::error::ApiError;
 use super::AppState;
 
@@ -44,4 +45,41 @@ pub async fn get(
         }
         None => Err(ApiError::not_found(format!("no feedback with id {id}"))),
     }
+}
+
+/// The unmasked originals of an item (`keep_raw_text`), for the tenant's
+/// admins only: `{"kept": false}` when the deployment keeps none.
+pub async fn raw(
+    state: web::Data<AppState>,
+    tenant: Authorised<Admin>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = path
+        .into_inner()
+        .parse()
+        .map_err(|_| ApiError::bad_parameter("id", "id must be a positive integer"))?;
+    let store = tenant.store.clone();
+    let (item, originals) = super::blocking(move || -> Result<_, crate::store::StoreError> {
+        Ok((store.get(id)?, store.raw_texts(id)?))
+    })
+    .await?;
+    if item.is_none() {
+        return Err(ApiError::not_found(format!("no feedback with id {id}")));
+    }
+    let offset = state.settings.utc_offset_seconds();
+    let texts: Vec<serde_json::Value> = originals
+        .iter()
+        .map(|raw| {
+            json!({
+                "origin": raw.origin,
+                "text": raw.text,
+                "received_at": crate::time::format_rfc3339(raw.received_at, offset),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "id": id,
+        "kept": tenant.settings.keep_raw_text,
+        "texts": texts,
+    })))
 }

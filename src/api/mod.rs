@@ -110,6 +110,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .route("/feedback", web::post().to(feedback::ingest))
                 .route("/feedback/{id}", web::get().to(feedback::get))
+                .route("/feedback/{id}/raw", web::get().to(feedback::raw))
                 .route("/search", web::get().to(search::search))
                 .route("/search/export", web::get().to(search::export))
                 .route("/boards", web::get().to(boards::list))

@@ -1,5 +1,6 @@
 //! `GET /api/v1/search` and `GET /api/v1/search/export` (the same result
-//! set as CSV).
+//! set as CSV). Both refuse a query over the configured limits
+//! (`max_query_chars`, `max_query_terms`) with 400 naming `q`.
 
 use std::io::Write;
 
@@ -101,8 +102,12 @@ pub async fn search(
         "only the export takes a format",
     )?;
     let search_request = search_params.into_request(state.settings.utc_offset_seconds())?;
+    let query_limits = state.settings.query_limits();
     let (app_state, runtime) = (state.clone(), tenant.tenant.clone());
     let result = super::blocking(move || {
+        if let Some(text) = &search_request.text {
+            runtime.index.check_query(text, &query_limits)?;
+        }
         let mut result = runtime.index.search(&search_request)?;
         result.name_tags(&app_state.analyser.lexicon().tags);
         Ok::<_, crate::index::IndexError>(result)
@@ -144,7 +149,11 @@ pub async fn export(
     let offset_seconds = state.settings.utc_offset_seconds();
     let search_request = export_params.into_request(offset_seconds)?;
     let index = tenant.index.clone();
+    let query_limits = state.settings.query_limits();
     let export = super::blocking(move || {
+        if let Some(text) = &search_request.text {
+            index.check_query(text, &query_limits)?;
+        }
         index.export(
             search_request.text.as_deref(),
             &search_request.filters,

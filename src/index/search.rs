@@ -8,6 +8,13 @@
 //! is cut into words by jieba's precise mode and every word must occur;
 //! documents are indexed in search mode (compounds plus their parts), so
 //! "尺码 偏小", "尺码偏小" and "偏小" all find "尺码偏小了".
+//!
+//! Queries typed by strangers are bounded before anything is searched
+//! ([`FeedbackIndex::check_query`] with [`QueryLimits`], from the settings
+//! `max_query_chars` and `max_query_terms`): the length in characters, the
+//! number of distinct words (each word is two term clauses, so this bounds
+//! the boolean query), and control characters, which no search box types
+//! and which mean a broken or hostile client.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -24,8 +31,24 @@ use super::{schema, FeedbackIndex, IndexError};
 use crate::feedback::{Evidence, TagMention};
 use crate::nlp::lexicon::TagDefinition;
 
-pub const MAX_QUERY_CHARS: usize = 200;
-pub const MAX_QUERY_PARTS: usize = 12;
+/// Bounds on a free-text query (settings `max_query_chars`,
+/// `max_query_terms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Longest query, in characters (Unicode code points).
+    pub max_chars: usize,
+    /// Most distinct words after segmentation.
+    pub max_terms: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_chars: 200,
+            max_terms: 32,
+        }
+    }
+}
 const SNIPPET_CHARS: usize = 160;
 
 /// Exact filters shared by search and boards. `polarity` applies to the
@@ -153,26 +176,49 @@ impl FeedbackIndex {
         )))
     }
 
+    /// Refuses a free-text query that is too long, has too many words or
+    /// holds control characters, naming the parameter `q`. Callers that
+    /// take queries from outside check before searching or exporting.
+    pub fn check_query(&self, text: &str, limits: &QueryLimits) -> Result<(), IndexError> {
+        let invalid = |message: String| IndexError::InvalidQuery {
+            field: "q",
+            message,
+        };
+        // Counting stops one past the limit: a megabyte of query costs no more.
+        let chars = text.chars().take(limits.max_chars + 1).count();
+        if chars > limits.max_chars {
+            return Err(invalid(format!(
+                "query is longer than {} characters; shorten it or use filters",
+                limits.max_chars
+            )));
+        }
+        if let Some(control) = text
+            .chars()
+            .find(|ch| ch.is_control() && !matches!(ch, '\t' | '\n' | '\r'))
+        {
+            return Err(invalid(format!(
+                "query contains the control character U+{:04X}; send plain text",
+                u32::from(control)
+            )));
+        }
+        let terms = self.query_words(text).len();
+        if terms > limits.max_terms {
+            return Err(invalid(format!(
+                "query has {terms} distinct words; at most {} are accepted",
+                limits.max_terms
+            )));
+        }
+        Ok(())
+    }
+
     /// The query's words as the index stores them (jieba precise mode,
-    /// lower-cased, punctuation dropped, each once), after the size checks.
-    pub(crate) fn query_words(&self, text: &str) -> Result<Vec<String>, IndexError> {
-        if text.chars().count() > MAX_QUERY_CHARS {
-            return Err(IndexError::InvalidQuery {
-                field: "q",
-                message: format!("query is longer than {MAX_QUERY_CHARS} characters"),
-            });
-        }
+    /// lower-cased, punctuation dropped, each once). Unbounded: see
+    /// [`check_query`](Self::check_query).
+    pub(crate) fn query_words(&self, text: &str) -> Vec<String> {
         let normalised = crate::nlp::normalise::normalise(text);
-        let parts: Vec<&str> = normalised.split_whitespace().collect();
-        if parts.len() > MAX_QUERY_PARTS {
-            return Err(IndexError::InvalidQuery {
-                field: "q",
-                message: format!("query has more than {MAX_QUERY_PARTS} parts"),
-            });
-        }
         let mut words = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for part in parts {
+        for part in normalised.split_whitespace() {
             for word in self.segmenter.words(part) {
                 if word.word.chars().any(char::is_alphanumeric)
                     && seen.insert(word.word.to_lowercase())
@@ -181,13 +227,13 @@ impl FeedbackIndex {
                 }
             }
         }
-        Ok(words)
+        words
     }
 
     /// The free-text part, or `None` when there is none (match everything).
     fn text_query(&self, text: &str) -> Result<Option<Box<dyn Query>>, IndexError> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for word in self.query_words(text)? {
+        for word in self.query_words(text) {
             // A word may be in the customer's words or in what the agent
             // said (chats and calls); the customer's words rank first.
             let in_text: Box<dyn Query> = Box::new(TermQuery::new(
@@ -308,7 +354,7 @@ impl FeedbackIndex {
             None
         };
         let query_words = match (&request.text, has_text) {
-            (Some(text), true) => self.query_words(text)?,
+            (Some(text), true) => self.query_words(text),
             _ => Vec::new(),
         };
         let mut hits = Vec::with_capacity(addresses.len());
@@ -547,5 +593,92 @@ mod tests {
             merge_ranges_to_chars(text, &mut ranges),
             vec![[0, 4], [11, 16]]
         );
+    }
+
+    /// One index (empty) and segmenter for every case: loading the
+    /// lexicon and jieba once keeps the properties fast.
+    fn shared_index() -> &'static FeedbackIndex {
+        static INDEX: std::sync::OnceLock<(tempfile::TempDir, FeedbackIndex)> =
+            std::sync::OnceLock::new();
+        &INDEX
+            .get_or_init(|| {
+                let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+                let lexicon =
+                    crate::nlp::lexicon::Lexicon::load(&root.join("lexicons")).expect("lexicon");
+                let segmenter = crate::nlp::segment::Segmenter::new(&lexicon);
+                let data = tempfile::tempdir().expect("tempdir");
+                let (index, _) = FeedbackIndex::open(&data.path().join("index"), &segmenter, true)
+                    .expect("index");
+                (data, index)
+            })
+            .1
+    }
+
+    const LIMITS: QueryLimits = QueryLimits {
+        max_chars: 60,
+        max_terms: 8,
+    };
+
+    #[test]
+    fn hostile_queries_are_refused_with_a_reason() {
+        let index = shared_index();
+        let refused = |query: &str| match index.check_query(query, &LIMITS) {
+            Err(IndexError::InvalidQuery { field, message }) => {
+                assert_eq!(field, "q");
+                message
+            }
+            other => panic!("{query:?} was not refused: {other:?}"),
+        };
+        assert!(refused(&"慢".repeat(61)).contains("longer than 60 characters"));
+        assert!(refused("物流\u{0000}太慢").contains("U+0000"));
+        assert!(refused("a b c d e f g h i").contains("9 distinct words"));
+        for fine in [
+            "慢".repeat(60).as_str(),
+            "a b c d e f g h",
+            "a a a a a a a a a a a a a",
+            "((((\"\"\"))))AND OR NOT :: ^^ ~~ * ? [ ] { }",
+            "物流\t太慢\r\n",
+            "",
+        ] {
+            let checked = index.check_query(fine, &LIMITS);
+            assert!(checked.is_ok(), "{fine:?}: {checked:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Any query is refused with a reason or searchable within the
+        /// limits; a query the check lets through searches without error.
+        #[test]
+        fn any_query_is_refused_or_searched_within_limits(
+            query in "(\\PC|[\\x00-\\x1f\\u{200b}\\u{202e}\\u{feff}:()\"*?~^+\\-\\[\\]{}]| |物流|太慢|AND|OR|NOT){0,70}",
+        ) {
+            let index = shared_index();
+            match index.check_query(&query, &LIMITS) {
+                Ok(()) => {
+                    proptest::prop_assert!(query.chars().count() <= LIMITS.max_chars);
+                    proptest::prop_assert!(index.query_words(&query).len() <= LIMITS.max_terms);
+                    let result = index.search(&SearchRequest {
+                        text: Some(query.clone()),
+                        filters: Filters::default(),
+                        sort: SortOrder::Relevance,
+                        limit: 5,
+                        offset: 0,
+                    });
+                    proptest::prop_assert!(result.is_ok(), "{:?}", result.err());
+                }
+                Err(IndexError::InvalidQuery { field, .. }) => proptest::prop_assert_eq!(field, "q"),
+                Err(other) => proptest::prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+
+        /// The word limit counts distinct words, exactly.
+        #[test]
+        fn the_word_limit_is_exact(words in proptest::collection::btree_set("[a-z]{3,8}", 0..16)) {
+            let query = words.iter().cloned().collect::<Vec<_>>().join(" ");
+            let accepted = shared_index().check_query(&query, &QueryLimits { max_chars: 1_000, max_terms: 8 }).is_ok();
+            proptest::prop_assert_eq!(accepted, words.len() <= 8);
+        }
     }
 }

@@ -140,6 +140,7 @@ impl ChatReceiver {
                     message_id: Some(message.message_id.clone()),
                     kind: None,
                 },
+                raw_text: self.privacy.raw_message(&message.text),
             })
             .collect();
         let report = self.store.append_chat_turns(

@@ -28,6 +28,7 @@ use crate::nlp::pii;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::store::raw_texts::RawText;
 use crate::store::{Inserted, Store, StoreError};
 use validate::{BodyError, ItemError, Limits};
 
@@ -132,14 +133,36 @@ impl Wakeup {
 #[derive(Debug, Clone, Default)]
 pub struct Privacy {
     pub mask_personal_data: bool,
+    /// Keep the unmasked originals apart (`keep_raw_text`); off by default.
+    pub keep_raw_text: bool,
     pub consumer_ids: ConsumerIds,
 }
 
 impl Privacy {
-    pub fn apply(&self, item: &mut NewFeedback) {
+    /// Masks the item in place. Returns its unmasked texts when the
+    /// deployment keeps them (empty otherwise).
+    pub fn apply(&self, item: &mut NewFeedback) -> Vec<RawText> {
         self.consumer_ids.apply(&mut item.consumer_id);
+        let originals = if self.keep_raw_text && self.mask_personal_data {
+            let mut originals = vec![RawText {
+                origin: "text".into(),
+                text: item.text.clone(),
+            }];
+            originals.extend(
+                item.segments
+                    .iter()
+                    .enumerate()
+                    .map(|(n, segment)| RawText {
+                        origin: format!("segment:{n}"),
+                        text: segment.text.clone(),
+                    }),
+            );
+            originals
+        } else {
+            Vec::new()
+        };
         if !self.mask_personal_data {
-            return;
+            return originals;
         }
         let replacements = item.meta.as_mut().map(pii::mask_meta).unwrap_or_default();
         let mask = |text: &str| pii::mask_values(&pii::mask_text(text), &replacements).into_owned();
@@ -147,6 +170,12 @@ impl Privacy {
         for segment in &mut item.segments {
             segment.text = mask(&segment.text);
         }
+        originals
+    }
+
+    /// A chat message's unmasked text, when the deployment keeps originals.
+    pub fn raw_message(&self, text: &str) -> Option<String> {
+        (self.keep_raw_text && self.mask_personal_data).then(|| text.to_string())
     }
 
     pub fn mask_text(&self, text: &str) -> String {
@@ -189,11 +218,16 @@ impl Ingestor {
         let values = validate::parse_items(body, &self.limits)?;
         let now = crate::time::now_unix();
         let mut items = Vec::with_capacity(values.len());
+        let mut originals = Vec::new();
         let mut errors = Vec::new();
         for (index, value) in values.iter().enumerate() {
             match validate::validate_item(index, value, &self.limits, now) {
                 Ok(mut item) => {
-                    self.privacy.apply(&mut item);
+                    let raw = self.privacy.apply(&mut item);
+                    if !raw.is_empty() {
+                        originals.resize(items.len(), Vec::new());
+                        originals.push(raw);
+                    }
                     items.push(item)
                 }
                 Err(error) => errors.push(error),
@@ -206,7 +240,7 @@ impl Ingestor {
             });
         }
         self.back_pressure.admit(&self.store, items.len())?;
-        let inserted = self.store.insert_batch(&items, now)?;
+        let inserted = self.store.insert_batch_keeping(&items, &originals, now)?;
         if inserted.iter().any(|item| !item.duplicate || item.updated) {
             self.wakeup.notify();
         }

@@ -1284,4 +1284,64 @@ mod tests {
             let _ = parse_transcript(json.to_string().as_bytes(), TranscriptFormat::Json);
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Arbitrary bytes (invalid UTF-8, NULs, a BOM, stray CRs) in every
+        /// format: segments with speech, or a clean error.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            bom in any::<bool>(),
+        ) {
+            let mut body = if bom { "\u{feff}".as_bytes().to_vec() } else { Vec::new() };
+            body.extend_from_slice(&bytes);
+            for format in [TranscriptFormat::Json, TranscriptFormat::Srt, TranscriptFormat::WebVtt] {
+                match parse_transcript(&body, format) {
+                    Ok(segments) => prop_assert!(segments.iter().all(|segment| !segment.text.trim().is_empty())),
+                    Err(TranscriptError::NotUtf8 { offset }) => prop_assert!(std::str::from_utf8(&body[..offset]).is_ok()),
+                    Err(_) => {}
+                }
+            }
+            let _ = detect_format(Path::new("x"), &body);
+        }
+
+        /// Cues with extreme, reversed or malformed times: a file parses
+        /// only when every cue's times do and are in order, and then every
+        /// segment keeps its cue's times.
+        #[test]
+        fn cues_with_extreme_times_never_panic(
+            cues in proptest::collection::vec((
+                "[0-9]{1,12}(:[0-9]{1,3}){0,3}([.,][0-9]{0,12})?",
+                "[0-9]{1,12}(:[0-9]{1,3}){0,3}([.,][0-9]{0,12})?",
+                "(\\PC|[\\x00-\\x09\\x0b\\x0c\\x0e-\\x1f\\u{200b}\\u{202e}]){0,20}",
+            ), 1..6),
+            webvtt in any::<bool>(),
+        ) {
+            let mut text = if webvtt { "WEBVTT\n\n".to_string() } else { String::new() };
+            for (number, (start, end, speech)) in cues.iter().enumerate() {
+                text.push_str(&format!("{}\n{start} --> {end}\n{speech}\n\n", number + 1));
+            }
+            let format = if webvtt { TranscriptFormat::WebVtt } else { TranscriptFormat::Srt };
+            let times: Vec<Option<(u64, u64)>> = cues
+                .iter()
+                .map(|(start, end, _)| match (parse_timestamp(start), parse_timestamp(end)) {
+                    (Some(start), Some(end)) if start <= end => Some((start, end)),
+                    _ => None,
+                })
+                .collect();
+            match parse_transcript(text.as_bytes(), format) {
+                Ok(segments) => {
+                    prop_assert!(times.iter().all(Option::is_some), "{text:?}");
+                    for segment in &segments {
+                        let timing = (segment.start_ms.expect("cue start"), segment.end_ms.expect("cue end"));
+                        prop_assert!(times.contains(&Some(timing)));
+                    }
+                }
+                Err(TranscriptError::Cue { .. } | TranscriptError::Empty) => {}
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+    }
 }

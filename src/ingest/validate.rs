@@ -38,7 +38,15 @@ pub enum BodyError {
     TooManyItems { count: usize, max: usize },
     #[error("request body is not valid UTF-8")]
     NotUtf8,
+    #[error("request body holds more than {max} JSON values; split it into several requests")]
+    TooComplex { max: usize },
 }
+
+/// Most JSON values (numbers, strings, arrays, objects, ...) in one body.
+/// Parsed, each costs at least 32 bytes, so a body of tiny values (`[0,0,
+/// 0,...]`) would grow thirty-fold in memory; far above what 10,000 real
+/// items need, far below what exhausts the service.
+pub const MAX_JSON_VALUES: usize = 2_000_000;
 
 const KNOWN_FIELDS: [&str; 17] = [
     "external_id",
@@ -72,6 +80,21 @@ pub fn parse_items(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError
     if trimmed.is_empty() {
         return Err(BodyError::Empty);
     }
+    // Sizes first, from the bytes, so no body is parsed that would blow up.
+    let shape = measure(trimmed);
+    if let Some(elements) = shape.top_level_elements {
+        if elements > limits.max_items {
+            return Err(BodyError::TooManyItems {
+                count: elements,
+                max: limits.max_items,
+            });
+        }
+    }
+    if shape.values > MAX_JSON_VALUES {
+        return Err(BodyError::TooComplex {
+            max: MAX_JSON_VALUES,
+        });
+    }
     let values = match serde_json::from_str::<Value>(trimmed) {
         Ok(Value::Array(values)) => values,
         Ok(value) => vec![value],
@@ -91,6 +114,54 @@ pub fn parse_items(body: &[u8], limits: &Limits) -> Result<Vec<Value>, BodyError
         });
     }
     Ok(values)
+}
+
+struct Shape {
+    /// An upper bound on the JSON values the text parses into: one, plus
+    /// one per `,`, `[` and `{` outside strings.
+    values: usize,
+    /// Elements of a top-level array (commas at depth one, plus one).
+    top_level_elements: Option<usize>,
+}
+
+/// [`Shape`] of a body by one pass over its bytes, without parsing it.
+/// Malformed JSON is measured too; the parser refuses it afterwards.
+fn measure(text: &str) -> Shape {
+    let mut values = 1usize;
+    let mut depth = 0usize;
+    let mut depth_one_commas = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                values += 1;
+                depth += 1;
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => {
+                values += 1;
+                if depth == 1 {
+                    depth_one_commas += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Shape {
+        values,
+        top_level_elements: text.starts_with('[').then_some(depth_one_commas + 1),
+    }
 }
 
 fn parse_ndjson(text: &str, limits: &Limits) -> Result<Vec<Value>, BodyError> {
@@ -418,10 +489,17 @@ fn parse_segments(value: &Value) -> Result<Vec<Segment>, FieldError> {
         .collect()
 }
 
+/// Unix seconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the
+/// range RFC 3339 can write. Numbers outside it are refused, so no later
+/// date arithmetic (day buckets, windows) meets a time near `i64::MAX`.
+const INSTANT_RANGE: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+
 fn instant(value: &Value) -> Option<i64> {
     match value {
         Value::String(text) => crate::time::parse_rfc3339(text),
-        Value::Number(number) => number.as_i64(),
+        Value::Number(number) => number
+            .as_i64()
+            .filter(|seconds| INSTANT_RANGE.contains(seconds)),
         _ => None,
     }
 }
@@ -551,6 +629,9 @@ mod tests {
             ("rating", json!(6), "out_of_range"),
             ("rating", json!(2.5), "out_of_range"),
             ("created_at", json!("yesterday"), "invalid_date"),
+            ("created_at", json!(i64::MAX), "invalid_date"),
+            ("created_at", json!(253_402_300_800_i64), "invalid_date"),
+            ("followup_at", json!(i64::MIN), "invalid_date"),
             ("colour", json!("red"), "unknown_field"),
         ];
         for (field, value, code) in cases {
@@ -586,6 +667,187 @@ mod tests {
         fn arbitrary_json_items_never_panic(text in "\\PC{0,40}", rating in any::<i64>(), date in "\\PC{0,30}") {
             let item = json!({"external_id": text.clone(), "source": "chat", "channel": text.clone(), "text": text, "rating": rating, "created_at": date});
             let _ = validate_item(0, &item, &LIMITS, 0);
+        }
+    }
+
+    /// Any JSON value: scalars of every type (control characters, lone
+    /// combining marks and zero-width characters in strings, numbers beyond
+    /// i64), nested arrays and objects.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let string =
+            "(\\PC|[\\x00-\\x1f\\u{200b}-\\u{200f}\\u{202a}-\\u{202e}\\u{feff}\\u{0301}]){0,24}";
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            string.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z_]{0,12}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// An item whose every known field may hold any JSON value, so every
+    /// type check and every conversion of every field is reached.
+    fn any_item() -> impl Strategy<Value = Value> {
+        let field = prop_oneof![
+            3 => any_json(),
+            1 => Just(json!("review")),
+            1 => Just(json!("refund")),
+            1 => Just(json!("call")),
+            1 => Just(json!("2026-11-20T10:00:00+08:00")),
+            1 => Just(json!([{"speaker": "customer", "text": "物流太慢", "at": 1_795_104_000}])),
+        ];
+        proptest::collection::btree_map(
+            proptest::sample::select(KNOWN_FIELDS.to_vec()),
+            field,
+            0..KNOWN_FIELDS.len(),
+        )
+        .prop_map(|map| {
+            Value::Object(
+                map.into_iter()
+                    .map(|(key, value)| (key.to_string(), value))
+                    .collect(),
+            )
+        })
+    }
+
+    #[test]
+    fn bodies_of_tiny_values_are_refused_before_parsing() {
+        let limits = Limits {
+            max_items: 10_000,
+            max_text_chars: 20,
+        };
+        let tiny_items = format!("[{}0]", "0,".repeat(20_000));
+        assert_eq!(
+            parse_items(tiny_items.as_bytes(), &limits),
+            Err(BodyError::TooManyItems {
+                count: 20_001,
+                max: 10_000
+            })
+        );
+        let huge_meta = format!(
+            "{{\"external_id\":\"a\",\"meta\":[{}0]}}",
+            "0,".repeat(MAX_JSON_VALUES)
+        );
+        assert_eq!(
+            parse_items(huge_meta.as_bytes(), &limits),
+            Err(BodyError::TooComplex {
+                max: MAX_JSON_VALUES
+            })
+        );
+        // Commas and brackets inside strings (escaped quotes too) are text.
+        let shape = measure(r#"[{"text": "a,b,[c]{d}\",e"}, 1]"#);
+        assert_eq!((shape.values, shape.top_level_elements), (4, Some(2)));
+    }
+
+    fn check_accepted(item: &NewFeedback) -> Result<(), TestCaseError> {
+        prop_assert!(INSTANT_RANGE.contains(&item.created_at));
+        prop_assert!(item
+            .segments
+            .iter()
+            .filter_map(|segment| segment.at)
+            .all(|at| INSTANT_RANGE.contains(&at)));
+        prop_assert!(
+            !item.external_id.is_empty() && item.external_id.chars().count() <= MAX_ID_CHARS
+        );
+        prop_assert!(!item.channel.is_empty());
+        prop_assert!(item.text.chars().count() <= LIMITS.max_text_chars);
+        prop_assert!(item.rating.is_none_or(|rating| (1..=5).contains(&rating)));
+        prop_assert!(item.segments.len() <= MAX_SEGMENTS);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any value as a whole body, as one item and as one item of an
+        /// array: a clean error or an item within the limits.
+        #[test]
+        fn arbitrary_json_values_are_refused_cleanly_or_accepted_within_limits(value in any_json()) {
+            let body = serde_json::to_vec(&value).expect("serialises");
+            if let Ok(values) = parse_items(&body, &LIMITS) {
+                prop_assert!(values.len() <= LIMITS.max_items);
+                for (index, value) in values.iter().enumerate() {
+                    if let Ok(item) = validate_item(index, value, &LIMITS, 0) {
+                        check_accepted(&item)?;
+                    }
+                }
+            }
+        }
+
+        /// The byte count of values never undercounts what the parser builds.
+        #[test]
+        fn measured_values_bound_the_parsed_values(value in any_json()) {
+            fn count(value: &Value) -> usize {
+                1 + match value {
+                    Value::Array(values) => values.iter().map(count).sum(),
+                    Value::Object(map) => map.values().map(count).sum(),
+                    _ => 0,
+                }
+            }
+            let text = value.to_string();
+            let shape = measure(&text);
+            prop_assert!(shape.values >= count(&value), "{} < {} for {}", shape.values, count(&value), text);
+            if let Value::Array(values) = &value {
+                prop_assert_eq!(shape.top_level_elements, Some(values.len().max(1)));
+            }
+        }
+
+        #[test]
+        fn items_with_arbitrary_field_values_never_panic(item in any_item()) {
+            match validate_item(2, &item, &LIMITS, 0) {
+                Ok(accepted) => check_accepted(&accepted)?,
+                Err(error) => {
+                    prop_assert_eq!(error.index, 2);
+                    prop_assert!(!error.message.is_empty());
+                }
+            }
+        }
+
+        /// NDJSON: any lines, valid or not, blank or not, with a BOM and CRLF.
+        #[test]
+        fn arbitrary_ndjson_never_panics(
+            lines in proptest::collection::vec(prop_oneof![
+                any_json().prop_map(|value| value.to_string()),
+                any_item().prop_map(|value| value.to_string()),
+                "\\PC{0,30}",
+                Just(String::new()),
+            ], 0..8),
+            crlf in any::<bool>(), bom in any::<bool>(),
+        ) {
+            let separator = if crlf { "\r\n" } else { "\n" };
+            let body = format!("{}{}", if bom { "\u{feff}" } else { "" }, lines.join(separator));
+            match parse_items(body.as_bytes(), &LIMITS) {
+                Ok(values) => {
+                    prop_assert!(values.len() <= LIMITS.max_items);
+                    for (index, value) in values.iter().enumerate() {
+                        if let Ok(item) = validate_item(index, value, &LIMITS, 0) {
+                            check_accepted(&item)?;
+                        }
+                    }
+                }
+                Err(BodyError::Malformed { line, .. }) => prop_assert!(line.is_some()),
+                Err(_) => {}
+            }
+        }
+
+        /// Deep nesting anywhere in a body is refused by the parser's depth
+        /// limit, never by a stack overflow.
+        #[test]
+        fn deep_nesting_is_refused(depth in 130usize..20_000, object in any::<bool>(), ndjson in any::<bool>()) {
+            let (open, close) = if object { ("{\"a\":", "}") } else { ("[", "]") };
+            let nested = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+            let body = if ndjson { format!("{}\n{nested}", valid()) } else { nested };
+            let error = parse_items(body.as_bytes(), &LIMITS).expect_err("too deep");
+            let is_malformed = matches!(error, BodyError::Malformed { .. });
+            prop_assert!(is_malformed);
         }
     }
 }

@@ -121,4 +121,29 @@ mod tests {
             prop_assert!(!once.starts_with(' ') && !once.ends_with(' '));
         }
     }
+
+    /// Hostile text: what `\\PC` never generates (control, format and
+    /// invisible characters, CR, full-width forms, the ideographic space,
+    /// combining marks) mixed with Traditional characters and emoji.
+    const HOSTILE_TEXT: &str = "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{200b}-\\u{200f}\\u{2028}\\u{2029}\\u{202a}-\\u{202e}\\u{2060}-\\u{2069}\\u{feff}\\u{3000}\\u{ff01}-\\u{ff5e}\\u{0300}-\\u{036f}質這與顏圖😡👨\\u{200d}👩]){0,120}";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Control characters, zero-width characters and byte-order marks
+        /// never reach the analysis; whitespace is collapsed; folding is
+        /// idempotent whatever the input.
+        #[test]
+        fn hostile_text_is_cleaned_and_idempotent(raw in HOSTILE_TEXT) {
+            let once = normalise(&raw);
+            prop_assert_eq!(normalise(&once), once.clone());
+            for ch in once.chars() {
+                prop_assert!(ch == '\n' || !ch.is_control(), "control {:?} in {:?}", ch, once);
+                prop_assert!(!['\u{200B}', '\u{200C}', '\u{2060}', '\u{FEFF}', '\u{3000}'].contains(&ch), "{:?} in {:?}", ch, once);
+                prop_assert!(!('\u{FF01}'..='\u{FF5E}').contains(&ch) || KEPT_FULL_WIDTH.contains(&ch), "{:?}", ch);
+            }
+            prop_assert!(!once.starts_with(char::is_whitespace) && !once.ends_with(char::is_whitespace));
+            prop_assert!(!once.contains("  ") && !once.contains("\n\n") && !once.contains(" \n"));
+        }
+    }
 }

@@ -44,18 +44,62 @@ fn is_separator(ch: char) -> bool {
 }
 
 /// Masks every personal number and e-mail address in `text`.
+///
+/// Numbers and addresses are looked for in the text as the analysis will
+/// see it ([`as_analysed`]), and the characters found are masked in the
+/// text as sent: "１３８００１３８０００" (full-width, as Chinese input methods
+/// type it) or "138\u{200B}0013\u{200B}8000" would otherwise pass here and
+/// come back whole once normalisation folds and drops characters.
 pub fn mask_text(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|ch| ch.is_ascii_digit() || ch == '@') {
+    let may_hold = |ch: char| matches!(as_analysed(ch), Some(folded) if folded.is_ascii_digit() || folded == '@');
+    if !text.chars().any(may_hold) {
         return Cow::Borrowed(text);
     }
     let mut chars: Vec<char> = text.chars().collect();
-    let before = chars.clone();
-    mask_numbers(&mut chars);
-    mask_emails(&mut chars);
-    if chars == before {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(chars.into_iter().collect())
+    // The analysed view: each character with its position in `chars`.
+    let mut positions: Vec<usize> = Vec::with_capacity(chars.len());
+    let mut view: Vec<char> = Vec::with_capacity(chars.len());
+    for (position, ch) in chars.iter().enumerate() {
+        let Some(folded) = as_analysed(*ch) else {
+            continue;
+        };
+        // Runs of whitespace collapse into one (a line break if any).
+        if folded.is_whitespace() && view.last().is_some_and(|last| last.is_whitespace()) {
+            if folded == '\n' {
+                if let Some(last) = view.last_mut() {
+                    *last = '\n';
+                }
+            }
+            continue;
+        }
+        positions.push(position);
+        view.push(folded);
+    }
+    let before = view.clone();
+    mask_numbers(&mut view);
+    mask_emails(&mut view);
+    if view == before {
+        return Cow::Borrowed(text);
+    }
+    for ((masked, original), position) in view.iter().zip(&before).zip(&positions) {
+        if masked != original {
+            chars[*position] = *masked;
+        }
+    }
+    Cow::Owned(chars.into_iter().collect())
+}
+
+/// What normalisation (`nlp::normalise`) makes of `ch` before analysis:
+/// full-width forms fold to ASCII, other spaces become a space, zero-width
+/// characters, byte-order marks and control characters vanish (`None`).
+fn as_analysed(ch: char) -> Option<char> {
+    match ch {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(ch as u32 - 0xFEE0),
+        '\u{200B}' | '\u{200C}' | '\u{2060}' | '\u{FEFF}' => None,
+        '\n' => Some('\n'),
+        c if c.is_whitespace() => Some(' '),
+        c if c.is_control() => None,
+        c => Some(c),
     }
 }
 
@@ -380,6 +424,50 @@ mod tests {
             let number = format!("1{second}{rest}");
             let masked = mask_text(&format!("{prefix}{number}{suffix}")).into_owned();
             prop_assert!(!masked.contains(&number));
+        }
+    }
+
+    /// `digits` written the way a hostile or careless sender might: some
+    /// digits full-width (Chinese input methods type them), invisible
+    /// characters between some of them.
+    fn disguised(digits: &str, full_width: &[bool], invisible: &[Option<char>]) -> String {
+        let mut text = String::new();
+        for (position, digit) in digits.chars().enumerate() {
+            if position > 0 {
+                text.extend(invisible[position % invisible.len()]);
+            }
+            if full_width[position % full_width.len()] {
+                text.push(char::from_u32(digit as u32 + 0xFEE0).expect("full-width digit"));
+            } else {
+                text.push(digit);
+            }
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// What is analysed and indexed is the normalised masked text, so a
+        /// number must not come back whole when normalisation folds
+        /// full-width digits to ASCII and drops invisible characters.
+        #[test]
+        fn no_mobile_number_survives_normalisation(
+            second in 3u8..10, rest in "[0-9]{9}",
+            full_width in proptest::collection::vec(any::<bool>(), 1..11),
+            invisible in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec!['\u{200B}', '\u{200C}', '\u{2060}', '\u{FEFF}', '\u{0007}', '\r', '\t', '\u{3000}'])),
+                1..11,
+            ),
+            prefix in "[\\u4e00-\\u9fa5]{0,4}", suffix in "[\\u4e00-\\u9fa5]{0,4}",
+        ) {
+            let number = format!("1{second}{rest}");
+            let text = format!("{prefix}电话{}{suffix}", disguised(&number, &full_width, &invisible));
+            let masked = mask_text(&text).into_owned();
+            prop_assert_eq!(masked.chars().count(), text.chars().count());
+            let analysed = crate::nlp::normalise::normalise(&masked);
+            prop_assert!(!analysed.contains(&number), "{:?} -> {:?} -> {:?}", text, masked, analysed);
+            prop_assert_eq!(mask_text(&masked).into_owned(), masked.clone());
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct ChatTurn {
     pub sender_id: String,
     /// `at` and `message_id` are required here.
     pub segment: Segment,
+    /// The message's unmasked text, when the deployment keeps originals.
+    pub raw_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -110,6 +112,17 @@ impl Store {
                 )?
                 .execute(params![channel, message_id, feedback_id])
                 .map_err(classify)?;
+            if let Some(raw_text) = &turn.raw_text {
+                super::raw_texts::append_raw_texts(
+                    &transaction,
+                    feedback_id,
+                    &[super::raw_texts::RawText {
+                        origin: format!("message:{message_id}"),
+                        text: raw_text.clone(),
+                    }],
+                    received_at,
+                )?;
+            }
             report.stored += 1;
             if !report.feedback_ids.contains(&feedback_id) {
                 report.feedback_ids.push(feedback_id);
@@ -265,6 +278,7 @@ mod tests {
                 message_id: Some(id.into()),
                 kind: None,
             },
+            raw_text: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub mod conversations;
 pub mod events;
 pub mod followups;
 pub mod outbox;
+pub mod raw_texts;
 
 use crate::feedback::{Analysis, NewFeedback, Source};
 
@@ -236,6 +237,7 @@ impl Store {
         connection.execute_batch(outbox::SCHEMA)?;
         connection.execute_batch(consumers::SCHEMA)?;
         connection.execute_batch(followups::SCHEMA)?;
+        connection.execute_batch(raw_texts::SCHEMA)?;
         Ok(Store {
             connection: Mutex::new(connection),
         })
@@ -249,6 +251,18 @@ impl Store {
         items: &[NewFeedback],
         received_at: i64,
     ) -> Result<Vec<Inserted>, StoreError> {
+        self.insert_batch_keeping(items, &[], received_at)
+    }
+
+    /// [`Store::insert_batch`], also keeping each item's unmasked originals
+    /// (`raw[i]` for `items[i]`; an empty slice keeps nothing) when the item
+    /// is stored or extended.
+    pub fn insert_batch_keeping(
+        &self,
+        items: &[NewFeedback],
+        raw: &[Vec<raw_texts::RawText>],
+        received_at: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction().map_err(classify)?;
         let mut inserted = Vec::with_capacity(items.len());
@@ -259,7 +273,7 @@ impl Store {
             let mut existing_item = transaction.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM feedback WHERE source = ?1 AND channel = ?2 AND external_id = ?3"
             ))?;
-            for item in items {
+            for (position, item) in items.iter().enumerate() {
                 let changed = insert_row(&transaction, item, received_at)?;
                 let key = params![item.source.as_str(), item.channel, item.external_id];
                 let (id, updated) = if changed == 1 {
@@ -284,6 +298,11 @@ impl Store {
                     };
                     (stored.id, updated)
                 };
+                if changed == 1 || updated {
+                    if let Some(originals) = raw.get(position) {
+                        raw_texts::append_raw_texts(&transaction, id, originals, received_at)?;
+                    }
+                }
                 inserted.push(Inserted {
                     id,
                     external_id: item.external_id.clone(),

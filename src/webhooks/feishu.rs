@@ -487,4 +487,35 @@ mod tests {
             let _ = decrypt(KEY, &BASE64.encode(bytes));
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A genuine `encrypt` value cut short (into the IV, off the block
+        /// grid), with a bit flipped, or decrypted with another key: an error
+        /// or bytes, never a panic; a cut off the block grid is always an error.
+        #[test]
+        fn damaged_encryptions_never_panic(
+            plaintext in proptest::collection::vec(any::<u8>(), 0..100),
+            cut in any::<proptest::sample::Index>(),
+            flip in any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+            other_key in "\\PC{0,20}",
+        ) {
+            let blob = BASE64.decode(encrypt(KEY, &plaintext)).expect("base64");
+            prop_assert_eq!(decrypt(KEY, &BASE64.encode(&blob)), Ok(plaintext.clone()));
+            let truncated = &blob[..cut.index(blob.len())];
+            let result = decrypt(KEY, &BASE64.encode(truncated));
+            if truncated.len() < 32 || truncated.len() % 16 != 0 {
+                let is_decrypt_error = matches!(result, Err(WebhookError::Decrypt(_)));
+                prop_assert!(is_decrypt_error);
+            }
+            let mut flipped = blob.clone();
+            flipped[flip.index(blob.len())] ^= 1 << bit;
+            let _ = decrypt(KEY, &BASE64.encode(&flipped));
+            if other_key != KEY {
+                prop_assert_ne!(decrypt(&other_key, &BASE64.encode(&blob)), Ok(plaintext));
+            }
+        }
+    }
 }

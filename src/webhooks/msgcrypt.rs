@@ -364,4 +364,97 @@ mod tests {
             prop_assert_eq!(crypt.decrypt(&crypt.encrypt(&message)).unwrap(), message);
         }
     }
+
+    /// Seals `plain` (whole blocks) with the test key, no padding added.
+    fn seal(crypt: &MsgCrypt, plain: &[u8]) -> String {
+        LENIENT_BASE64.encode(
+            Encryptor::new(&crypt.key.into(), &crypt.iv().into())
+                .encrypt_padded_vec_mut::<NoPadding>(plain),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Validly padded plaintexts with an arbitrary header, declared
+        /// length and receiver: the declared length is honoured exactly when
+        /// it fits and the receiver matches; everything else is an error.
+        #[test]
+        fn framing_with_any_declared_length_and_receiver(
+            random in any::<[u8; 16]>(),
+            declared in prop_oneof![0u32..64, any::<u32>()],
+            body in proptest::collection::vec(any::<u8>(), 0..80),
+            receiver in prop_oneof![Just(MP_APPID.to_string()), "[a-z0-9_]{0,20}"],
+        ) {
+            let crypt = crypt();
+            let mut plain = random.to_vec();
+            plain.extend_from_slice(&declared.to_be_bytes());
+            plain.extend_from_slice(&body);
+            plain.extend_from_slice(receiver.as_bytes());
+            let pad = PAD_BLOCK - plain.len() % PAD_BLOCK;
+            plain.resize(plain.len() + pad, pad as u8);
+            let result = crypt.decrypt(&seal(&crypt, &plain));
+            let declared = declared as usize;
+            let fits = declared <= body.len() + receiver.len();
+            if fits && body.len() == declared && receiver == MP_APPID {
+                prop_assert_eq!(result, Ok(body));
+            } else if let Ok(message) = result {
+                // A different split of the same bytes can still end in the
+                // receiver id; the message is then exactly the declared length.
+                prop_assert!(fits);
+                prop_assert_eq!(message.len(), declared);
+            }
+        }
+
+        /// A genuine ciphertext cut short, cut off the block grid, extended,
+        /// or with one bit flipped, and its base64 damaged: an error (or,
+        /// for a flip in an early block that the checks cannot see, a
+        /// message), never a panic.
+        #[test]
+        fn damaged_ciphertext_never_panics(
+            message in proptest::collection::vec(any::<u8>(), 0..120),
+            cut in any::<proptest::sample::Index>(),
+            flip in any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+            extra in proptest::collection::vec(any::<u8>(), 1..40),
+            garbage in "[!#$%&*,.:;?@^_~-]{1,3}",
+        ) {
+            let crypt = crypt();
+            let raw = LENIENT_BASE64.decode(crypt.encrypt(&message)).expect("base64");
+            let truncated = &raw[..cut.index(raw.len())];
+            let result = crypt.decrypt(&LENIENT_BASE64.encode(truncated));
+            if truncated.len() % 16 != 0 || truncated.is_empty() {
+                let is_decrypt_error = matches!(result, Err(WebhookError::Decrypt(_)));
+                prop_assert!(is_decrypt_error);
+            }
+            let mut flipped = raw.clone();
+            let position = flip.index(flipped.len());
+            flipped[position] ^= 1 << bit;
+            let _ = crypt.decrypt(&LENIENT_BASE64.encode(&flipped));
+            let mut extended = raw.clone();
+            extended.extend_from_slice(&extra);
+            let _ = crypt.decrypt(&LENIENT_BASE64.encode(&extended));
+            let encoded = LENIENT_BASE64.encode(&raw);
+            let split = cut.index(encoded.len());
+            let damaged = format!("{}{garbage}{}", &encoded[..split], &encoded[split..]);
+            let is_malformed = matches!(crypt.decrypt(&damaged), Err(WebhookError::Malformed(_)));
+            prop_assert!(is_malformed);
+        }
+
+        /// Any EncodingAESKey string: a working crypt only for 43 base64
+        /// characters, a configuration error otherwise.
+        #[test]
+        fn any_key_string_is_accepted_or_refused_cleanly(key in "(\\PC|[A-Za-z0-9+/=]){0,60}") {
+            match MsgCrypt::new("t", &key, "r") {
+                Ok(crypt) => {
+                    prop_assert_eq!(key.len(), 43);
+                    prop_assert_eq!(crypt.decrypt(&crypt.encrypt(b"x")), Ok(b"x".to_vec()));
+                }
+                Err(error) => {
+                    let is_bad_config = matches!(error, WebhookError::BadConfig(_));
+                    prop_assert!(is_bad_config);
+                }
+            }
+        }
+    }
 }

@@ -92,8 +92,11 @@ fn hostile_bodies_get_clear_errors_and_the_service_stays_up() {
     assert_eq!(status, 202, "{body}");
     let started = Instant::now();
     server.wait_idle();
+    // The 4,000-clause item alone takes about 10 s to analyse in a debug
+    // build; on two cores shared with the other tests of this binary the
+    // whole batch took up to 32 s. A hang would not finish at all.
     assert!(
-        started.elapsed() < Duration::from_secs(30),
+        started.elapsed() < Duration::from_secs(50),
         "analysis took {:?}",
         started.elapsed()
     );

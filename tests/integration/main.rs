@@ -10,6 +10,7 @@ mod crash;
 mod feedback_api;
 mod followups;
 mod hostile;
+mod hostile_input;
 mod privacy;
 mod server;
 mod sources;

@@ -1,9 +1,11 @@
 //! Personal data is masked at ingest: nothing raw is stored, indexed,
-//! searchable or shown, and the masked text is still analysed.
+//! searchable or shown, and the masked text is still analysed. Originals are
+//! kept only when the deployment asks (`keep_raw_text`), and then only for
+//! the tenant's admins.
 
 use serde_json::json;
 
-use crate::server::{urlencode, Server};
+use crate::server::{urlencode, Server, TEST_API_KEY};
 
 #[test]
 fn personal_data_is_masked_before_it_is_stored_or_indexed() {
@@ -59,6 +61,11 @@ fn personal_data_is_masked_before_it_is_stored_or_indexed() {
         let (_, hits) = server.get(&format!("/api/v1/search?q={}", urlencode(raw)));
         assert_eq!(hits["total"], 0, "{raw} is searchable");
     }
+    let (status, raw) = server.get(&format!("/api/v1/feedback/{id}/raw"));
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!(raw["kept"], false);
+    assert_eq!(raw["texts"], json!([]));
+
     let database = std::fs::read(data.path().join("xinsheng.db")).expect("db");
     let wal = std::fs::read(data.path().join("xinsheng.db-wal")).unwrap_or_default();
     for raw in ["13800138000", "11010519491231002X", "buyer.one@example.com"] {
@@ -70,4 +77,44 @@ fn personal_data_is_masked_before_it_is_stored_or_indexed() {
             );
         }
     }
+}
+
+#[test]
+fn originals_are_kept_apart_for_admins_only_when_the_deployment_asks() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path(), &[("XINSHENG_KEEP_RAW_TEXT", "true")], &[]);
+    let item = json!({"external_id": "raw-1", "source": "review", "channel": "jd",
+        "text": "电话13800138000，快递太慢"});
+    let (status, answer) = server.post("/api/v1/feedback", item.to_string());
+    assert_eq!(status, 202, "{answer}");
+    server.wait_idle();
+    let id = answer["items"][0]["id"].as_i64().expect("id");
+    let (_, stored) = server.get(&format!("/api/v1/feedback/{id}"));
+    assert_eq!(stored["text"], "电话138****8000，快递太慢", "still masked");
+    let (_, hits) = server.get(&format!("/api/v1/search?q={}", urlencode("13800138000")));
+    assert_eq!(hits["total"], 0, "originals are never indexed");
+    let (status, raw) = server.get(&format!("/api/v1/feedback/{id}/raw"));
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!(raw["kept"], true);
+    assert_eq!(raw["texts"][0]["origin"], "text");
+    assert_eq!(raw["texts"][0]["text"], "电话13800138000，快递太慢");
+
+    // A key without `admin` cannot read them.
+    let output = crate::server::binary()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["keys", "create", "--for", "default", "--scopes", "read"])
+        .output()
+        .expect("keys create");
+    let reader = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    assert_ne!(reader, TEST_API_KEY);
+    let response = reqwest::blocking::Client::new()
+        .get(format!("{}/api/v1/feedback/{id}/raw", server.base))
+        .header("Authorization", format!("Bearer {reader}"))
+        .send()
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 403);
 }
