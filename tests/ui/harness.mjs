@@ -4,6 +4,11 @@
 // (no browser download). It builds nothing: the binary comes from
 // $XINSHENG_BIN, else $CARGO_TARGET_DIR/release/xinsheng, else
 // target/release/xinsheng (`make ui-test` builds it first).
+//
+// The service starts with XINSHENG_BOOTSTRAP_KEY = TEST_API_KEY, so the
+// default tenant's first key (all scopes) is known: the tests' own API
+// calls send it, and browsers sign in with it (`signIn`, the `/#key=` link
+// the service prints at first start).
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,6 +29,9 @@ const CHROMIUM_ARGS = [
   '--lang=zh-CN',
 ];
 const STARTUP_TIMEOUT_MS = 120_000;
+
+/** The default tenant's first key (scopes ingest, read, admin). */
+export const TEST_API_KEY = 'xs_uitest_0123456789abcdef0123456789abcdef';
 
 export function binaryPath() {
   if (process.env.XINSHENG_BIN) return path.resolve(REPO_ROOT, process.env.XINSHENG_BIN);
@@ -59,7 +67,7 @@ export async function startService() {
   const log = [];
   const child = spawn(binary, ['--data-dir', dataDir, 'serve', '--demo', '--listen', `127.0.0.1:${port}`], {
     cwd: REPO_ROOT,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', XINSHENG_BOOTSTRAP_KEY: TEST_API_KEY },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const keep = (chunk) => {
@@ -146,12 +154,43 @@ export async function openPage(context) {
   return { page, problems };
 }
 
+/** A request to the service as TEST_API_KEY (or `key`), like a script would send it. */
+export function apiFetch(baseUrl, pathAndQuery, { key = TEST_API_KEY, headers = {}, ...options } = {}) {
+  return fetch(`${baseUrl}${pathAndQuery}`, { ...options, headers: { Authorization: `Bearer ${key}`, ...headers } });
+}
+
 /** GET a JSON API path on the service (the tests' independent view of the numbers). */
 export async function getJson(baseUrl, pathAndQuery) {
-  const response = await fetch(`${baseUrl}${pathAndQuery}`);
+  const response = await apiFetch(baseUrl, pathAndQuery);
   const body = await response.json();
   if (!response.ok) throw new Error(`${pathAndQuery}: HTTP ${response.status} ${JSON.stringify(body)}`);
   return body;
+}
+
+/** Creates a key of the default tenant through the keys API: `{id, key}`. */
+export async function createKey(baseUrl, { name, scopes, rateLimitPerMinute = null }) {
+  const response = await apiFetch(baseUrl, '/api/v1/keys', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name, scopes, rate_limit_per_minute: rateLimitPerMinute }),
+  });
+  const body = await response.json();
+  if (response.status !== 201) throw new Error(`creating a key: HTTP ${response.status} ${JSON.stringify(body)}`);
+  return { id: body.id, key: body.key };
+}
+
+/**
+ * Signs a browser context in the way a person does with the link printed at
+ * first start (`/#key=…`): the key lands in the origin's localStorage, which
+ * every later page of the context shares.
+ */
+export async function signIn(context, baseUrl, key = TEST_API_KEY) {
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}/#key=${key}`);
+  await page.waitForFunction(() => !document.body.classList.contains('signed-out')
+    && document.querySelector('.page[data-state="ready"], .page[data-state="error"]') !== null);
+  await page.waitForLoadState('networkidle');
+  await page.close();
 }
 
 /** Waits until a page section says it finished loading (`data-state` ready/error). */

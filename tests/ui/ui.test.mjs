@@ -1,14 +1,17 @@
 // End-to-end tests of the web UI: the real service (release binary, demo
 // data, loopback) and a real headless chromium. One service and one browser
-// for the whole file; each test opens its own page. Screenshots of every
-// board, the search page and the follow-up page are written to
-// docs/screenshots/ at 1440×900 (the README shows them).
+// for the whole file, signed in once with the test key; each test opens its
+// own page. The sign-in tests use browsers of their own, which start with no
+// key. Screenshots of every board, the search page, the follow-up page and
+// the sign-in view are written to docs/screenshots/ at 1440×900 (the README
+// shows them).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
-  expectedCountText, expectedPercentText, getJson, hashParams, openPage, screenshot,
-  startBrowser, startService, waitForState,
+  TEST_API_KEY, apiFetch, createKey, expectedCountText, expectedPercentText, getJson, hashParams,
+  openPage, screenshot, signIn, startBrowser, startService, waitForState,
 } from './harness.mjs';
 
 let service;
@@ -17,6 +20,7 @@ let browser;
 before(async () => {
   service = await startService();
   browser = await startBrowser();
+  await signIn(browser.context, service.baseUrl);
 });
 
 after(async () => {
@@ -297,27 +301,37 @@ describe('search', () => {
     await page.close();
   });
 
-  test('the CSV export link returns the current result set as CSV', async () => {
+  test('the CSV export downloads the current result set, fetched with the key header', async () => {
     const { page, problems } = await openPage(browser.context);
     assert.equal(await openSearch(page, '?tag=logistics.speed&polarity=neg'), 'ready');
-    const href = await page.$eval('.export-link', (element) => element.getAttribute('href'));
-    assert.match(href, /^\/api\/v1\/search\/export\?/);
-    assert.match(href, /tag=logistics\.speed/);
     const total = Number(await page.$eval('.search-total', (element) => element.dataset.total));
-    const response = await fetch(`${service.baseUrl}${href}`);
-    assert.equal(response.status, 200);
-    assert.match(response.headers.get('content-type'), /^text\/csv/);
-    assert.match(response.headers.get('content-disposition') || '', /attachment/);
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    assert.ok(total > 0);
+    const exportRequest = page.waitForRequest((request) => new URL(request.url()).pathname === '/api/v1/search/export');
+    const downloadEvent = page.waitForEvent('download');
+    await page.click('.export-link');
+    const request = await exportRequest;
+    const query = new URL(request.url()).searchParams;
+    assert.equal(query.get('tag'), 'logistics.speed');
+    assert.equal(query.get('polarity'), 'neg');
+    assert.equal(query.get('format'), 'csv');
+    assert.equal(query.get('limit'), null, 'the whole result set, not one page');
+    assert.equal((await request.allHeaders()).authorization, `Bearer ${TEST_API_KEY}`);
+    const response = await request.response();
+    assert.equal(response.status(), 200);
+    assert.match(response.headers()['content-type'], /^text\/csv/);
+    assert.match(response.headers()['content-disposition'] || '', /attachment/);
+    const download = await downloadEvent;
+    assert.match(download.suggestedFilename(), /\.csv$/);
+    const bytes = new Uint8Array(fs.readFileSync(await download.path()));
     assert.deepEqual([...bytes.slice(0, 3)], [0xef, 0xbb, 0xbf], 'UTF-8 BOM for Excel');
     const records = parseCsv(new TextDecoder().decode(bytes.slice(3)));
     const header = records[0];
     assert.ok(header.includes('id') && header.includes('text') && header.includes('tags'), `header: ${header}`);
-    assert.ok(total > 0);
     const rows = records.slice(1);
     assert.equal(rows.length, total, 'one row per hit');
     const tagsColumn = header.indexOf('tags');
     assert.ok(rows.every((row) => row[tagsColumn].includes('logistics.speed:neg')), 'every row has the filtered tag');
+    assert.equal(await page.$eval('.export-link', (element) => element.dataset.state), 'done');
     assert.deepEqual(problems, []);
     await page.close();
   });
@@ -334,14 +348,14 @@ describe('search', () => {
   test('an API error shows the service\'s message, not a blank page', async () => {
     const { page } = await openPage(browser.context);
     assert.equal(await openSearch(page, '?from=not-a-date'), 'error');
-    const response = await fetch(`${service.baseUrl}/api/v1/search?from=not-a-date&limit=20&offset=0`);
+    const response = await apiFetch(service.baseUrl, '/api/v1/search?from=not-a-date&limit=20&offset=0');
     assert.equal(response.status, 400);
     const { error } = await response.json();
     const shown = await page.$eval('.results .state-error .error-message', (element) => element.textContent);
     assert.ok(shown.includes(error.message), `shown "${shown}", API said "${error.message}"`);
 
     assert.equal(await openBoard(page, 'no-such-board'), 'error');
-    const boardError = await (await fetch(`${service.baseUrl}/api/v1/boards/no-such-board`)).json();
+    const boardError = await (await apiFetch(service.baseUrl, '/api/v1/boards/no-such-board')).json();
     const boardShown = await page.$eval('.board-grid .state-error .error-message', (element) => element.textContent);
     assert.ok(boardShown.includes(boardError.error.message), `shown "${boardShown}"`);
     await page.close();
@@ -433,5 +447,255 @@ describe('language', () => {
     assert.equal(await page.$eval('.page-title', (element) => element.textContent), '评价搜索');
     assert.deepEqual(problems, []);
     await page.close();
+  });
+});
+
+describe('signing in', () => {
+  const KEY_STORAGE = 'xinsheng.api_key';
+
+  /** A browser with no key yet, recording every request its pages send. */
+  async function freshBrowser() {
+    const fresh = await startBrowser();
+    const requests = [];
+    fresh.context.on('request', (request) => requests.push(request));
+    return { ...fresh, requests };
+  }
+
+  const apiRequests = (requests) => requests.filter((request) => new URL(request.url()).pathname.startsWith('/api/'));
+  const storedKey = (page) => page.evaluate((name) => localStorage.getItem(name), KEY_STORAGE);
+  const signedOut = (page) => page.$eval('body', (element) => element.classList.contains('signed-out'));
+
+  /**
+   * Problems other than the refusals a test provokes: HTTP `status` answers
+   * and Chromium's console line for each; with `abortedApi`, also the API
+   * requests of a page that a refusal replaced by the sign-in view (leaving
+   * a page aborts its requests).
+   */
+  function unexpectedProblems(problems, status, { abortedApi = false } = {}) {
+    return problems.filter((problem) => !problem.startsWith(`HTTP ${status}:`)
+      && !(problem.startsWith('console error:') && problem.includes(`status of ${status}`))
+      && !(abortedApi && /^request failed: GET \S+\/api\/v1\/\S+ net::ERR_ABORTED$/.test(problem)));
+  }
+
+  async function submitKey(page, key) {
+    await page.fill('.page-signin input[name="api_key"]', key);
+    await page.click('.signin-form button[type="submit"]');
+  }
+
+  test('without a key the sign-in view shows; a wrong key is refused, the right one opens the linked board; screenshot', async () => {
+    const fresh = await freshBrowser();
+    try {
+      const { page, problems } = await openPage(fresh.context);
+      await page.goto(url('#/boards/issues?days=7'));
+      assert.equal(await waitForState(page, '.page-signin'), 'ready');
+      assert.equal(await signedOut(page), true);
+      assert.equal(await page.isVisible('#sidebar'), false, 'no navigation while signed out');
+      assert.equal(await page.isVisible('[data-action="sign-out"]'), false);
+      assert.equal(await page.getAttribute('.page-signin input[name="api_key"]', 'type'), 'password');
+      assert.ok((await page.textContent('.signin-hint')).includes('xinsheng keys create --for default --scopes read'));
+      assert.deepEqual(apiRequests(fresh.requests).map((request) => request.url()), [], 'nothing is asked without a key');
+      await screenshot(page, 'signin');
+
+      await page.click('.lang-switch button[data-lang="en"]');
+      assert.equal(await page.textContent('.page-signin .page-title'), 'Sign in');
+      await page.click('.lang-switch button[data-lang="zh"]');
+      assert.equal(await page.textContent('.page-signin .page-title'), '登录');
+
+      await submitKey(page, 'xs_wrongwrongwrongwrongwrongwrongwrong');
+      assert.equal(await waitForState(page, '.page-signin', ['error']), 'error');
+      assert.equal(await page.textContent('.signin-error'), '密钥无效或已被吊销，请检查后重试。');
+      assert.equal(await storedKey(page), null, 'a refused key is not kept');
+
+      await submitKey(page, TEST_API_KEY);
+      assert.equal(await waitForState(page, '.page-board[data-board="issues"]', ['ready', 'error']), 'ready');
+      assert.equal(hashParams(page.url()).days, '7', 'the link opened before signing in is kept');
+      assert.equal(await storedKey(page), TEST_API_KEY);
+      assert.equal(await signedOut(page), false);
+      assert.ok(await page.$$eval('#nav-boards a', (links) => links.length) >= 5, 'the board list is in the navigation');
+      assert.equal(await page.isVisible('[data-action="sign-out"]'), true);
+      await page.waitForLoadState('networkidle');
+      assert.deepEqual(unexpectedProblems(problems, 401), []);
+      assert.equal(problems.filter((problem) => problem.startsWith('HTTP 401:')).length, 1, `only the wrong key was refused: ${problems}`);
+      await page.close();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('opening /#key=… signs in, and the key leaves the address bar and the history', async () => {
+    const fresh = await freshBrowser();
+    try {
+      const { page, problems } = await openPage(fresh.context);
+      await page.goto(url(`#key=${TEST_API_KEY}`));
+      assert.equal(await waitForState(page, '.page-board', ['ready', 'error']), 'ready');
+      const shown = await page.evaluate(() => ({ href: window.location.href, hash: window.location.hash }));
+      assert.ok(!shown.href.includes(TEST_API_KEY) && !shown.href.includes('key='), shown.href);
+      assert.match(shown.hash, /^#\/boards\//, 'the default route');
+      assert.equal(await storedKey(page), TEST_API_KEY);
+      await page.waitForLoadState('networkidle');
+
+      // A `#key=` link followed inside an open tab (a hash change, no reload) switches keys the same way.
+      const other = await createKey(service.baseUrl, { name: 'ui test: second reader', scopes: ['read'] });
+      await page.evaluate((key) => { window.location.hash = `#key=${key}`; }, other.key);
+      await page.waitForFunction((name) => localStorage.getItem(name) !== null && !window.location.hash.includes('key='), KEY_STORAGE);
+      assert.equal(await storedKey(page), other.key);
+      assert.equal(await waitForState(page, '.page-board', ['ready', 'error']), 'ready');
+      assert.ok(!page.url().includes(other.key));
+      await page.waitForLoadState('networkidle');
+
+      // The `#key=` entries were replaced, not pushed: Back never shows a key.
+      await page.goBack();
+      assert.ok(!page.url().includes(other.key) && !page.url().includes(TEST_API_KEY), page.url());
+      assert.deepEqual(problems, []);
+      await page.close();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('sign out forgets the key and returns to the sign-in view; nothing is asked afterwards', async () => {
+    const fresh = await freshBrowser();
+    try {
+      await signIn(fresh.context, service.baseUrl);
+      const { page, problems } = await openPage(fresh.context);
+      assert.equal(await openBoard(page, 'issues'), 'ready');
+      await page.waitForLoadState('networkidle');
+      await page.click('[data-action="sign-out"]');
+      assert.equal(await waitForState(page, '.page-signin'), 'ready');
+      const requestsAtSignOut = apiRequests(fresh.requests).length;
+      assert.equal(await storedKey(page), null);
+      assert.equal(await signedOut(page), true);
+      assert.equal(await page.$$eval('#nav-boards a', (links) => links.length), 0, 'the tenant\'s board list is gone');
+      assert.equal(await page.textContent('.refresh-status'), '');
+      // Other routes, and a reload, stay on the sign-in view.
+      await page.evaluate(() => { window.location.hash = '#/search?q=x'; });
+      await page.waitForFunction(() => window.location.hash === '#/search?q=x');
+      assert.ok(await page.$('.page-signin'));
+      assert.equal(await page.$('.page-search'), null);
+      await page.reload();
+      assert.equal(await waitForState(page, '.page-signin'), 'ready');
+      await page.waitForTimeout(500);
+      assert.equal(apiRequests(fresh.requests).length, requestsAtSignOut, 'no API request after signing out');
+      assert.deepEqual(problems, []);
+      await page.close();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('no request carries the key in its URL; every API request carries it in the Authorization header', async () => {
+    const fresh = await freshBrowser();
+    try {
+      const { page, problems } = await openPage(fresh.context);
+      await page.goto(url(`#key=${TEST_API_KEY}`));
+      assert.equal(await waitForState(page, '.page-board', ['ready', 'error']), 'ready');
+      assert.equal(await openSearch(page, '?q=%E7%89%A9%E6%B5%81'), 'ready');
+      const download = page.waitForEvent('download');
+      await page.click('.export-link');
+      await (await download).path();
+      await page.goto(url('#/followups'));
+      assert.equal(await waitForState(page, '.page-followups', ['ready', 'error']), 'ready');
+      await page.waitForLoadState('networkidle');
+
+      const seen = fresh.requests.map((request) => new URL(request.url()));
+      for (const address of seen) {
+        // A fragment never leaves the browser; what is sent is path and query.
+        assert.ok(!`${address.pathname}${address.search}`.includes(TEST_API_KEY), `key in ${address.pathname}${address.search}`);
+        assert.ok(!address.search.includes('xs_'), `a key-like value in ${address.search}`);
+      }
+      const api = apiRequests(fresh.requests);
+      const paths = new Set(api.map((request) => new URL(request.url()).pathname));
+      for (const expected of ['/api/v1/boards', '/api/v1/tags', '/api/v1/search', '/api/v1/search/export', '/api/v1/followups']) {
+        assert.ok(paths.has(expected), `${expected} was requested (${[...paths]})`);
+      }
+      for (const request of fresh.requests) {
+        const headers = await request.allHeaders();
+        const isApi = new URL(request.url()).pathname.startsWith('/api/');
+        assert.equal(headers.authorization, isApi ? `Bearer ${TEST_API_KEY}` : undefined, request.url());
+        for (const [name, value] of Object.entries(headers)) {
+          if (name !== 'authorization') assert.ok(!value.includes(TEST_API_KEY), `${name} of ${request.url()} holds the key`);
+        }
+      }
+      assert.deepEqual(problems, []);
+      await page.close();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('a key without the read scope gets a readable refusal, not a sign-in loop', async () => {
+    const ingestOnly = await createKey(service.baseUrl, { name: 'ui test: ingest only', scopes: ['ingest'] });
+    const fresh = await freshBrowser();
+    try {
+      const { page, problems } = await openPage(fresh.context);
+      await page.goto(url(''));
+      await waitForState(page, '.page-signin');
+      await submitKey(page, ingestOnly.key);
+      assert.equal(await waitForState(page, '.page-signin', ['error']), 'error');
+      assert.equal(await page.textContent('.signin-error'), '该密钥没有 read 权限，不能查看看板和反馈。请使用带 read 权限的密钥。');
+      assert.equal(await storedKey(page), null);
+
+      // Handed over in a link, the key is kept and every page says why it shows nothing.
+      await page.goto(url(`#key=${ingestOnly.key}`));
+      assert.equal(await waitForState(page, '.page-search', ['ready', 'error']), 'error');
+      assert.equal(await signedOut(page), false, 'the sign-in view does not come back');
+      const message = await page.textContent('.results .state-error .error-message');
+      assert.ok(message.startsWith('权限不足') && message.includes('read'), message);
+      assert.ok((await page.textContent('#nav-boards')).includes('权限不足'));
+      assert.equal(await page.isVisible('[data-action="sign-out"]'), true, 'the way to another key');
+      assert.deepEqual(unexpectedProblems(problems, 403), []);
+      await page.close();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('a key over its request budget gets "retry in N s", from Retry-After', async () => {
+    // One request a minute: the sign-in check spends it, the pages' requests are refused.
+    const slow = await createKey(service.baseUrl, { name: 'ui test: one a minute', scopes: ['read'], rateLimitPerMinute: 1 });
+    const fresh = await freshBrowser();
+    try {
+      const { page, problems } = await openPage(fresh.context);
+      await page.goto(url('#/search?q=x'));
+      await waitForState(page, '.page-signin');
+      await submitKey(page, slow.key);
+      assert.equal(await waitForState(page, '.page-search', ['ready', 'error']), 'error');
+      const message = await page.textContent('.results .state-error .error-message');
+      const match = /^请求过于频繁，请 (\d+) 秒后重试。$/.exec(message);
+      assert.ok(match, message);
+      assert.ok(Number(match[1]) >= 1 && Number(match[1]) <= 60, message);
+      assert.equal(await signedOut(page), false);
+      assert.deepEqual(unexpectedProblems(problems, 429), []);
+      await page.close();
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('a key revoked while in use brings the sign-in view back with the reason, and the page returns after signing in', async () => {
+    const revoked = await createKey(service.baseUrl, { name: 'ui test: revoked', scopes: ['read'] });
+    const fresh = await freshBrowser();
+    try {
+      await signIn(fresh.context, service.baseUrl, revoked.key);
+      const { page, problems } = await openPage(fresh.context);
+      assert.equal(await openBoard(page, 'issues'), 'ready');
+      await page.waitForLoadState('networkidle');
+      const response = await apiFetch(service.baseUrl, `/api/v1/keys/${revoked.id}`, { method: 'DELETE' });
+      assert.ok(response.ok, `revoking: HTTP ${response.status}`);
+      await page.click('.filter-bar button[data-days="7"]');
+      assert.equal(await waitForState(page, '.page-signin'), 'ready');
+      assert.equal(await page.textContent('.signin-notice'), '密钥已失效（未知或已被吊销），请重新登录。');
+      assert.equal(await storedKey(page), null);
+      assert.equal(await page.$('.page-board .state-error'), null, 'no error state drawn over the sign-in view');
+      assert.equal(await page.textContent('.refresh-status'), '');
+      await submitKey(page, TEST_API_KEY);
+      assert.equal(await waitForState(page, '.page-board[data-board="issues"]', ['ready', 'error']), 'ready');
+      assert.equal(hashParams(page.url()).days, '7');
+      await page.waitForLoadState('networkidle');
+      assert.deepEqual(unexpectedProblems(problems, 401, { abortedApi: true }), []);
+      await page.close();
+    } finally {
+      await fresh.close();
+    }
   });
 });

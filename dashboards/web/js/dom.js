@@ -94,3 +94,17 @@ function clamp(offset, length) {
   if (!Number.isFinite(number)) return 0;
   return Math.max(0, Math.min(Math.trunc(number), length));
 }
+
+/**
+ * Hands a fetched file to the browser's download: an object URL on a
+ * temporary `<a download>`, released once the download has started. (The
+ * export needs the API key header, so it cannot be a plain link to the API.)
+ */
+export function saveBlob(blob, filename) {
+  const objectUrl = URL.createObjectURL(blob);
+  const link = h('a', { href: objectUrl, download: filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(objectUrl), 30_000);
+}

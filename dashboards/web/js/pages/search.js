@@ -4,9 +4,9 @@
 // whose query matches are <mark>ed and whose tag evidence is underlined.
 // Text from the API is only ever put into text nodes (see dom.js).
 
-import { decorateText, h, replaceChildren } from '../dom.js';
+import { decorateText, h, replaceChildren, saveBlob } from '../dom.js';
 import { t, valueLabel } from '../i18n.js';
-import { api, exportUrl } from '../api.js';
+import { api } from '../api.js';
 import { navigate } from '../router.js';
 import { addDays, formatCount, formatDateTime } from '../format.js';
 import { emptyState, errorState } from '../widgets/common.js';
@@ -150,7 +150,11 @@ export function createSearchPage(root, params) {
   const sortSelect = h('select', { class: 'select', name: 'sort', 'aria-label': t('search.sort') },
     h('option', { value: 'relevance' }, t('filters.select_label', { label: t('search.sort'), value: t('search.sort.relevance') })),
     h('option', { value: 'newest' }, t('filters.select_label', { label: t('search.sort'), value: t('search.sort.newest') })));
-  const exportLink = h('a', { class: 'button button-ghost export-link', download: 'xinsheng-search.csv' }, `⇩ ${t('search.export')}`);
+  // A button, not a link: the export is fetched with the API key header
+  // and handed to the browser as a file (dom.js saveBlob).
+  const exportButton = h('button', { type: 'button', class: 'button button-ghost export-link', dataset: { state: 'idle' } }, `⇩ ${t('search.export')}`);
+  const exportError = h('span', { class: 'export-error', role: 'alert' });
+  let exportController = null;
   const activeFilters = h('div', { class: 'active-filters' });
   const facetsColumn = h('aside', { class: 'facets', 'aria-label': 'facets' });
   const totalLine = h('div', { class: 'search-total-line' });
@@ -165,7 +169,8 @@ export function createSearchPage(root, params) {
     h('button', { type: 'submit', class: 'button button-primary' }, t('search.submit')),
     h('span', { class: 'date-range' }, fromInput, h('span', { class: 'muted' }, '—'), toInput),
     sortSelect,
-    exportLink);
+    exportButton,
+    exportError);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     setFilter({ q: queryInput.value.trim() });
@@ -174,6 +179,27 @@ export function createSearchPage(root, params) {
   // The API's `to` is exclusive; the input holds the last day wanted.
   toInput.addEventListener('change', () => setFilter({ to: toInput.value ? addDays(toInput.value, 1) : '' }));
   sortSelect.addEventListener('change', () => setFilter({ sort: sortSelect.value }));
+  exportButton.addEventListener('click', () => downloadExport());
+
+  /** The whole current result set as CSV, with the filters shown on screen. */
+  async function downloadExport() {
+    if (exportController) exportController.abort();
+    exportController = new AbortController();
+    exportButton.disabled = true;
+    exportButton.dataset.state = 'loading';
+    replaceChildren(exportError);
+    try {
+      const { blob, filename } = await api.exportCsv(filtersOf(state), { signal: exportController.signal });
+      saveBlob(blob, filename || 'xinsheng-search.csv');
+      exportButton.dataset.state = 'done';
+    } catch (error) {
+      if (error.name === 'AbortError') return;
+      replaceChildren(exportError, error.describe ? error.describe() : error.message);
+      exportButton.dataset.state = 'error';
+    } finally {
+      exportButton.disabled = false;
+    }
+  }
 
   const pageSection = h('section', { class: 'page page-search', dataset: { state: 'loading' } },
     h('header', { class: 'page-header' }, h('div', {},
@@ -189,7 +215,7 @@ export function createSearchPage(root, params) {
     fromInput.value = state.from ? state.from.slice(0, 10) : '';
     toInput.value = state.to ? (DATE_PATTERN.test(state.to) ? addDays(state.to, -1) : state.to.slice(0, 10)) : '';
     sortSelect.value = state.sort;
-    exportLink.href = exportUrl(filtersOf(state));
+    replaceChildren(exportError);
     const active = FILTER_KEYS.filter((key) => key !== 'q' && state[key]);
     replaceChildren(activeFilters, active.length === 0 ? null : [
       h('span', { class: 'muted' }, t('search.active_filters')),
@@ -286,6 +312,7 @@ export function createSearchPage(root, params) {
     },
     destroy() {
       if (controller) controller.abort();
+      if (exportController) exportController.abort();
     },
   };
 }
