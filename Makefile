@@ -1,6 +1,6 @@
 # The two commands of the README (`make run`, `make test`), plus the
 # benchmark and the model training pipeline.
-.PHONY: run test bench onnxruntime models models-smoke ui-vendor ui-test
+.PHONY: run test bench load onnxruntime models models-smoke ui-vendor ui-test
 
 # ONNX Runtime comes from the onnxruntime wheel on PyPI; `ort` loads it at start.
 ONNXRUNTIME_VERSION := 1.32.0
@@ -36,6 +36,12 @@ models: $(TRAINING_VENV)/.installed
 bench: onnxruntime
 	cargo build --release --locked
 	cargo bench --locked --bench e2e
+
+# Load test: mixed ingest/search/board traffic for 60 s, then sustained
+# overload against a small queue limit, on loopback (needs ../shared/data).
+load: onnxruntime
+	cargo build --release --locked
+	cargo bench --locked --bench load
 
 # ---- Web UI (dashboards/web, tests/ui) ----
 # The UI is plain ES modules served by the service; the only third-party

@@ -90,6 +90,13 @@ impl ResponseError for ApiError {
     }
 }
 
+/// What a client is told to wait when the database was locked by another
+/// process for longer than the busy timeout.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 2;
+/// What a client is told to wait when the data volume is full: freeing disk
+/// space takes a person, not milliseconds.
+const STORAGE_FULL_RETRY_AFTER_SECONDS: u64 = 30;
+
 pub fn internal(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "internal error");
     ApiError::new(
@@ -103,12 +110,27 @@ pub fn internal(error: impl std::fmt::Display) -> ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
-            StoreError::Busy => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "the database is busy; retry shortly",
-                None,
-            ),
+            StoreError::Busy => {
+                let mut api_error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the database is locked by another process; nothing was stored, retry shortly",
+                    None,
+                );
+                api_error.retry_after = Some(BUSY_RETRY_AFTER_SECONDS);
+                api_error
+            }
+            StoreError::Full => {
+                tracing::error!("data volume full: requests that write are refused");
+                let mut api_error = ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the data volume is full; nothing was stored, retry once disk space is freed",
+                    None,
+                );
+                api_error.retry_after = Some(STORAGE_FULL_RETRY_AFTER_SECONDS);
+                api_error
+            }
             StoreError::Sqlite(_) | StoreError::Corrupt { .. } | StoreError::DataDir { .. } => {
                 internal(error)
             }

@@ -6,9 +6,14 @@
 //! so replaying a batch after a crash never leaves duplicates.
 //! If the index directory is missing, unreadable or from an older schema, it
 //! is moved aside and rebuilt from the database at start.
+//! A failed add or commit (a full disk, an I/O error) rolls the writer back
+//! to the last commit: tantivy's writer is unusable after one of its
+//! indexing threads failed, and the rolled-back documents are still pending
+//! in the database, so the worker stages them again once the cause is gone.
 
 pub mod aggregate;
 pub mod export;
+pub mod fault_hook;
 pub mod schema;
 pub mod search;
 
@@ -139,10 +144,14 @@ impl FeedbackIndex {
 
     /// Stages documents; they become visible after [`FeedbackIndex::commit`].
     pub fn add(&self, items: &[(&StoredFeedback, &Analysis)]) -> Result<(), IndexError> {
-        let writer = self.writer()?.lock();
+        let mut writer = self.writer()?.lock();
         for (item, analysis) in items {
+            let document = self.document(item, analysis)?;
             writer.delete_term(Term::from_field_u64(self.fields.id, item.id as u64));
-            writer.add_document(self.document(item, analysis)?)?;
+            if let Err(error) = writer.add_document(document) {
+                roll_back_after_failure(&mut writer, &error);
+                return Err(error.into());
+            }
         }
         Ok(())
     }
@@ -221,8 +230,20 @@ impl FeedbackIndex {
     }
 
     /// Makes staged documents durable and visible to searches.
+    /// On failure nothing staged since the last commit is kept (see the
+    /// module docs).
     pub fn commit(&self) -> Result<(), IndexError> {
-        self.writer()?.lock().commit()?;
+        {
+            let mut writer = self.writer()?.lock();
+            let committed = writer.prepare_commit().and_then(|prepared| {
+                fault_hook::pause(fault_hook::CommitPoint::SegmentsWritten);
+                prepared.commit()
+            });
+            if let Err(error) = committed {
+                roll_back_after_failure(&mut writer, &error);
+                return Err(error.into());
+            }
+        }
         self.reader.reload()?;
         Ok(())
     }
@@ -245,6 +266,20 @@ impl FeedbackIndex {
             .get_all(field)
             .filter_map(|value| value.as_str().map(str::to_string))
             .collect()
+    }
+}
+
+/// Replaces a writer whose add or commit failed by a fresh one at the last
+/// commit; without this, every later add fails ("index writer was killed")
+/// until the process restarts.
+fn roll_back_after_failure(writer: &mut IndexWriter, cause: &tantivy::TantivyError) {
+    match writer.rollback() {
+        Ok(opstamp) => {
+            tracing::warn!(%cause, opstamp, "index writer rolled back to its last commit")
+        }
+        Err(error) => {
+            tracing::error!(%cause, %error, "index writer could not be rolled back")
+        }
     }
 }
 

@@ -66,6 +66,11 @@ impl Pipeline {
     }
 
     fn stage(&self, items: Vec<StoredFeedback>, staged: &mut Staged) -> Result<(), WorkerError> {
+        tracing::debug!(
+            items = items.len(),
+            first_id = items.first().map_or(0, |item| item.id),
+            "analysing a batch"
+        );
         let analyses = self.analyse(&items);
         let pairs: Vec<(&StoredFeedback, &Analysis)> = items.iter().zip(analyses.iter()).collect();
         self.index.add(&pairs)?;
@@ -79,6 +84,7 @@ impl Pipeline {
             return Ok(0);
         }
         self.index.commit()?;
+        crate::index::fault_hook::pause(crate::index::fault_hook::CommitPoint::IndexCommitted);
         let analysed: Vec<(i64, i64, &Analysis)> = staged
             .items
             .iter()

@@ -31,9 +31,15 @@ use crate::feedback::{Analysis, NewFeedback, Source};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// Another connection (a CLI command, an administrator's shell) held
+    /// the write lock for longer than the busy timeout.
     #[error("database is busy, try again")]
     Busy,
+    /// The data volume has no room left. SQLite rolled the transaction
+    /// back: nothing of it was stored, and nothing stored is damaged.
+    #[error("the data volume is full")]
+    Full,
     #[error("stored row {id} is corrupt: {message}")]
     Corrupt { id: i64, message: String },
     #[error("cannot create data directory {path}: {source}")]
@@ -48,9 +54,22 @@ fn classify(error: rusqlite::Error) -> StoreError {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             StoreError::Busy
         }
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
         _ => StoreError::Sqlite(error),
     }
 }
+
+/// Every SQLite error is classified, whichever statement raised it (a
+/// `prepare` can meet a lock or a full disk as well as a `step`).
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        classify(error)
+    }
+}
+
+/// How long a statement waits for another connection's write lock before
+/// failing with [`StoreError::Busy`].
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS feedback (
@@ -221,7 +240,7 @@ impl Store {
             source,
         })?;
         let connection = Connection::open(data_dir.join("xinsheng.db"))?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(
             None,
