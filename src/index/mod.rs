@@ -4,8 +4,9 @@
 //! can always be rebuilt (`xinsheng reindex`). Documents are keyed by the
 //! feedback id: adding an item first deletes any document with the same id,
 //! so replaying a batch after a crash never leaves duplicates.
-//! If the index directory is missing, unreadable or from an older schema, it
-//! is moved aside and rebuilt from the database at start.
+//! If the index directory is missing, unreadable, from an older schema, or
+//! one of its segment files is missing or fails its checksum, it is moved
+//! aside and rebuilt from the database at start.
 //! A failed add or commit (a full disk, an I/O error) rolls the writer back
 //! to the last commit: tantivy's writer is unusable after one of its
 //! indexing threads failed, and the rolled-back documents are still pending
@@ -84,12 +85,18 @@ impl FeedbackIndex {
         } else {
             Opened::Fresh
         };
-        let index = match existed.then(|| Index::open_in_dir(dir)) {
-            Some(Ok(index)) if index.schema() == schema => index,
-            Some(outcome) => {
-                let reason = match outcome {
-                    Ok(_) => "schema changed".to_string(),
-                    Err(error) => error.to_string(),
+        let opened_index = existed.then(|| Index::open_in_dir(dir));
+        let damage = match &opened_index {
+            Some(Ok(index)) if index.schema() == schema => damaged_files(index),
+            _ => None,
+        };
+        let index = match (opened_index, damage) {
+            (Some(Ok(index)), None) if index.schema() == schema => index,
+            (Some(outcome), damage) => {
+                let reason = match (outcome, damage) {
+                    (_, Some(damage)) => damage,
+                    (Ok(_), None) => "schema changed".to_string(),
+                    (Err(error), None) => error.to_string(),
                 };
                 if !writable {
                     return Err(IndexError::Tantivy(tantivy::TantivyError::SchemaError(format!(
@@ -104,7 +111,7 @@ impl FeedbackIndex {
                 std::fs::create_dir_all(dir).map_err(directory_error)?;
                 Index::create_in_dir(dir, schema.clone())?
             }
-            None => {
+            (None, _) => {
                 std::fs::create_dir_all(dir).map_err(directory_error)?;
                 Index::create_in_dir(dir, schema.clone())?
             }
@@ -267,6 +274,40 @@ impl FeedbackIndex {
             .filter_map(|value| value.as_str().map(str::to_string))
             .collect()
     }
+}
+
+/// Why an index that opened cannot be used: a file of its committed
+/// segments failing its checksum (bytes overwritten, a torn copy) or
+/// missing. tantivy reads segment files through memory maps and trusts
+/// them, so damage found later would surface as panics in searches;
+/// checking at start reads every segment file once.
+fn damaged_files(index: &Index) -> Option<String> {
+    match index.validate_checksum() {
+        Ok(damaged) if damaged.is_empty() => {}
+        Ok(damaged) => {
+            let mut names: Vec<String> = damaged
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect();
+            names.sort();
+            let shown = names.len().min(3);
+            return Some(format!(
+                "{} segment files fail their checksum ({}{})",
+                names.len(),
+                names[..shown].join(", "),
+                if names.len() > shown { ", ..." } else { "" }
+            ));
+        }
+        Err(error) => return Some(format!("cannot verify segment files: {error}")),
+    }
+    // Opening a reader opens every segment's files: one missing fails here.
+    let reader: tantivy::Result<IndexReader> = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into();
+    reader
+        .err()
+        .map(|error| format!("segments cannot be opened: {error}"))
 }
 
 /// Replaces a writer whose add or commit failed by a fresh one at the last

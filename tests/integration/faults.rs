@@ -215,11 +215,16 @@ fn sigkill_during_analysis_and_inside_index_commits_loses_and_duplicates_nothing
     let (mut server, mut log) = start_logged(binary(), dir.path(), &env);
     let mut acknowledged = BTreeSet::new();
     for batch in 0..8 {
-        let (status, _, answer) = post_items(&server.base, &items(&format!("k{batch}"), 500));
+        let (status, _, answer) =
+            post_items(&server.base, &long_items(&format!("k{batch}"), 500, 6));
         assert_eq!(status, 202, "{answer}");
         acknowledged.extend(acknowledged_ids(&answer));
     }
     assert_eq!(acknowledged.len() as u64, ITEMS);
+    // What the worker logged while the items came in is stale: the kills
+    // below are timed from lines logged after this point.
+    std::thread::sleep(Duration::from_millis(20));
+    let _stale = log.try_iter().count();
 
     // Each life of the service is killed at the n-th time its worker
     // reaches the point; n = 2 lets a whole batch through first.
@@ -619,10 +624,11 @@ impl Drop for ScratchVolume {
     }
 }
 
-fn long_items(prefix: &str, count: usize) -> Vec<Value> {
+/// Items whose text is `repeat` times as long.
+fn long_items(prefix: &str, count: usize, repeat: usize) -> Vec<Value> {
     let mut items = items(prefix, count);
     for item in &mut items {
-        let text = item["text"].as_str().unwrap_or_default().repeat(20);
+        let text = item["text"].as_str().unwrap_or_default().repeat(repeat);
         item["text"] = json!(text);
     }
     items
@@ -651,7 +657,7 @@ fn a_full_data_volume_refuses_ingest_clearly_and_recovers_when_space_returns() {
     let filled = volume.fill();
     eprintln!("filler: {filled} bytes");
     // A large request cannot fit: a clear 507, nothing stored.
-    let large = long_items("d1", 3000);
+    let large = long_items("d1", 3000, 20);
     let (status, retry_after, answer) = post_items(&server.base, &large);
     assert_eq!(status, 507, "{answer}");
     assert_eq!(answer["error"]["code"], "storage_full", "{answer}");
