@@ -116,9 +116,14 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn wait_ready(server: &Server, within: Duration) {
+fn wait_ready(server: &mut Server, log: &Receiver<String>, within: Duration) {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            std::thread::sleep(Duration::from_millis(100));
+            let lines: Vec<String> = log.try_iter().collect();
+            panic!("the service exited with {status} at start: {lines:#?}");
+        }
         if let Ok(response) = server.client.get(format!("{}/healthz", server.base)).send() {
             if response.status().is_success() {
                 return;
@@ -159,12 +164,12 @@ fn start_logged(
             }
         }
     });
-    let server = Server {
+    let mut server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
         client: client(Duration::from_secs(30)),
     };
-    wait_ready(&server, Duration::from_secs(60));
+    wait_ready(&mut server, &receiver, Duration::from_secs(60));
     (server, receiver)
 }
 
@@ -581,10 +586,12 @@ impl ScratchVolume {
         if self.user_namespace {
             command.args(["--user", "--preserve-credentials"]);
         }
-        command.arg("--mount").arg("--").arg(template.get_program());
+        command.arg("--mount");
+        // nsenter moves to the target's working directory unless told.
         if let Some(directory) = template.get_current_dir() {
-            command.current_dir(directory);
+            command.arg(format!("--wd={}", directory.display()));
         }
+        command.arg("--").arg(template.get_program());
         for (name, value) in template.get_envs() {
             match value {
                 Some(value) => command.env(name, value),
@@ -646,7 +653,9 @@ fn a_full_data_volume_refuses_ingest_clearly_and_recovers_when_space_returns() {
         }
     };
     let data_dir = volume.inside("data");
-    let env = [("XINSHENG_COMMIT_INTERVAL_MS", "200")];
+    // The hook holds every commit open for a moment, so the volume can be
+    // filled while acknowledged items are on their way into the index.
+    let env = [("XINSHENG_FAULT_COMMIT_DELAY_MS", "1000")];
     let (mut server, mut log) = start_logged(volume.command(), &data_dir, &env);
     let mut acknowledged = BTreeSet::new();
     let (status, _, answer) = post_items(&server.base, &items("d0", 300));
@@ -654,26 +663,31 @@ fn a_full_data_volume_refuses_ingest_clearly_and_recovers_when_space_returns() {
     acknowledged.extend(acknowledged_ids(&answer));
     assert_all_indexed_once(&server, &acknowledged);
 
+    // Acknowledged, then the disk fills while their index commit is open.
+    let _stale = log.try_iter().count();
+    let (status, _, answer) = post_items(&server.base, &items("d1", 50));
+    assert_eq!(status, 202, "{answer}");
+    acknowledged.extend(acknowledged_ids(&answer));
+    wait_for_line(
+        &log,
+        &["fault hook", "segments_written"],
+        Duration::from_secs(30),
+    );
     let filled = volume.fill();
-    eprintln!("filler: {filled} bytes");
-    // A large request cannot fit: a clear 507, nothing stored.
-    let large = long_items("d1", 3000, 20);
+    assert!(filled > 0);
+
+    // A request that needs room: a clear 507 with Retry-After, nothing stored.
+    let large = long_items("d2", 3000, 20);
     let (status, retry_after, answer) = post_items(&server.base, &large);
     assert_eq!(status, 507, "{answer}");
     assert_eq!(answer["error"]["code"], "storage_full", "{answer}");
-    assert!(retry_after.is_some(), "no Retry-After on 507");
-    // A small one may still fit in the database's journal; if acknowledged,
-    // it must be indexed once space returns.
-    let (status, _, answer) = post_items(&server.base, &items("d2", 20));
-    match status {
-        202 => acknowledged.extend(acknowledged_ids(&answer)),
-        507 => assert_eq!(answer["error"]["code"], "storage_full", "{answer}"),
-        other => panic!("unexpected answer {other} on a full volume: {answer}"),
-    }
-    eprintln!("small request on the full volume: {status}");
-    // Give the worker time to meet the full disk, then check the service
-    // still answers and what it has is intact.
-    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        retry_after.is_some_and(|seconds| seconds.parse::<u64>().is_ok_and(|s| s > 0)),
+        "no Retry-After on 507"
+    );
+    // The worker cannot commit; the service stays up, reads still work,
+    // and the 50 items wait in the database.
+    std::thread::sleep(Duration::from_secs(4));
     assert!(
         server.child.try_wait().expect("status").is_none(),
         "the service died"
@@ -684,34 +698,35 @@ fn a_full_data_volume_refuses_ingest_clearly_and_recovers_when_space_returns() {
         "the committed index is intact"
     );
     let health = health(&server);
-    assert_eq!(
-        health["queue"]["indexed"].as_u64().unwrap_or(0)
-            + health["queue"]["pending"].as_u64().unwrap_or(0),
-        acknowledged.len() as u64,
-        "{health}"
+    assert_eq!(health["queue"]["pending"], 50, "{health}");
+    assert_eq!(health["queue"]["indexed"], 300, "{health}");
+    let lines: Vec<String> = log.try_iter().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("analysis round failed")),
+        "the worker did not meet the full disk: {lines:#?}"
     );
 
+    // Space returns: the waiting items are indexed, and ingest works again.
     volume.free();
     assert_all_indexed_once(&server, &acknowledged);
     let (status, _, answer) = post_items(&server.base, &large);
     assert_eq!(status, 202, "{answer}");
     acknowledged.extend(acknowledged_ids(&answer));
     assert_all_indexed_once(&server, &acknowledged);
+    server.kill();
     let lines: Vec<String> = log.try_iter().collect();
     assert!(
         !lines.iter().any(|line| line.contains("panicked")),
         "{lines:#?}"
     );
 
-    // Nothing was damaged: the database checks out and the index opens as it is.
-    server.kill();
+    // Nothing was damaged: the index opens as it is (not rebuilt) and the
+    // database (as the kill left it) checks out.
     drop(log);
     (server, log) = start_logged(volume.command(), &data_dir, &[]);
     assert_all_indexed_once(&server, &acknowledged);
-    let integrity: String = rusqlite::Connection::open(volume.outside("data/xinsheng.db"))
-        .and_then(|connection| connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)))
-        .expect("integrity check");
-    assert_eq!(integrity, "ok");
     server.kill();
     let lines: Vec<String> = log.try_iter().collect();
     assert!(
@@ -720,4 +735,15 @@ fn a_full_data_volume_refuses_ingest_clearly_and_recovers_when_space_returns() {
             .any(|line| line.contains("rebuilding from the database")),
         "the index was damaged: {lines:#?}"
     );
+    let copy = tempfile::tempdir().expect("tempdir");
+    for name in ["xinsheng.db", "xinsheng.db-wal"] {
+        let source = volume.outside(&format!("data/{name}"));
+        if source.exists() {
+            std::fs::copy(&source, copy.path().join(name)).expect("copy database");
+        }
+    }
+    let integrity: String = rusqlite::Connection::open(copy.path().join("xinsheng.db"))
+        .and_then(|connection| connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)))
+        .expect("integrity check");
+    assert_eq!(integrity, "ok");
 }
