@@ -20,9 +20,8 @@ use serde_json::{json, Value};
 
 use crate::server::{binary, Server};
 
-/// The default tenant's key in every test service (the harness's
-/// `TEST_API_KEY`, handed to the service as `XINSHENG_BOOTSTRAP_KEY`).
-pub const API_KEY: &str = "xs_test_0123456789abcdef0123456789abcdef";
+/// The default tenant's key in every test service.
+pub const API_KEY: &str = crate::server::TEST_API_KEY;
 
 /// These tests measure recovery, not the per-key request budget.
 pub const UNLIMITED_RATE: [(&str, &str); 1] = [("XINSHENG_RATE_LIMIT_PER_MINUTE", "0")];
