@@ -79,17 +79,7 @@ impl BackPressure {
         if self.limit == 0 {
             return Ok(());
         }
-        let pending = {
-            let mut counted = self.counted.lock();
-            match *counted {
-                Some((at, pending)) if at.elapsed() < PENDING_COUNT_TTL => pending,
-                _ => {
-                    let pending = store.queue_counts()?.pending;
-                    *counted = Some((std::time::Instant::now(), pending));
-                    pending
-                }
-            }
-        };
+        let pending = self.pending(store)?;
         if pending + incoming as u64 > self.limit && pending > 0 {
             return Err(IngestError::Overloaded {
                 pending,
@@ -101,6 +91,35 @@ impl BackPressure {
             *cached += incoming as u64;
         }
         Ok(())
+    }
+
+    /// Refuses before any parsing when the queue is already full: under
+    /// overload, parsing, validating and masking bodies that will be refused
+    /// anyway would take CPU from the analysis that drains the queue.
+    pub fn refuse_if_full(&self, store: &Store) -> Result<(), IngestError> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let pending = self.pending(store)?;
+        if pending >= self.limit {
+            return Err(IngestError::Overloaded {
+                pending,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn pending(&self, store: &Store) -> Result<u64, IngestError> {
+        let mut counted = self.counted.lock();
+        Ok(match *counted {
+            Some((at, pending)) if at.elapsed() < PENDING_COUNT_TTL => pending,
+            _ => {
+                let pending = store.queue_counts()?.pending;
+                *counted = Some((std::time::Instant::now(), pending));
+                pending
+            }
+        })
     }
 }
 
@@ -215,6 +234,7 @@ impl Ingestor {
     /// Parses, validates and durably stores a request body. Blocking: call
     /// from a blocking thread.
     pub fn ingest_body(&self, body: &[u8]) -> Result<Vec<Inserted>, IngestError> {
+        self.back_pressure.refuse_if_full(&self.store)?;
         let values = validate::parse_items(body, &self.limits)?;
         let now = crate::time::now_unix();
         let mut items = Vec::with_capacity(values.len());
