@@ -6,7 +6,8 @@
 //! with menu reasons, chats and surveys on five channels), starts the release
 //! `xinsheng serve` on a temporary data directory, posts them over loopback
 //! HTTP in batches from two client threads, and measures the time until every
-//! item is analysed, stored and visible in a committed index. Then measures
+//! item is analysed, stored and visible in a committed index, and every
+//! derived view (consumer profiles, follow-ups, alerts) has caught up. Then measures
 //! search latency (p50/p99) over mixed queries, the latency of every shipped
 //! board (`GET /api/v1/boards/{id}`, 90 days + previous period, p50/p95/p99),
 //! and `classify` throughput.
@@ -185,8 +186,11 @@ fn main() {
             .send()
             .and_then(|r| r.json())
             .expect("health");
+        // Indexed, and every derived view (consumer profiles, follow-ups,
+        // severe alerts) caught up: profiles are part of the pipeline.
         if health["queue"]["pending"] == 0
             && health["indexed_documents"].as_u64() == Some(total as u64)
+            && health["projections"]["backlog"] == 0
         {
             break;
         }

@@ -110,6 +110,7 @@ impl Core {
             batch_size: self.settings.analysis_batch.max(1),
             commit_interval: Duration::from_millis(self.settings.commit_interval_ms),
             projections: self.projections.clone(),
+            projection_wakeup: None,
         }
     }
 }

@@ -138,7 +138,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
 /// it names no tenant.
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenants = state.tenants.clone();
-    let (queue, outbox, indexed_documents) =
+    let (queue, outbox, indexed_documents, projection_backlog) =
         blocking(move || -> Result<_, crate::store::StoreError> {
             let mut outbox: std::collections::BTreeMap<String, crate::store::outbox::OutboxCounts> =
                 Default::default();
@@ -149,7 +149,12 @@ async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
                 }
                 documents += runtime.index.num_docs();
             }
-            Ok((tenants.queue_totals()?, outbox, documents))
+            Ok((
+                tenants.queue_totals()?,
+                outbox,
+                documents,
+                tenants.projection_backlog()?,
+            ))
         })
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -158,6 +163,7 @@ async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         "analyser_version": state.analyser.version(),
         "queue": queue,
         "indexed_documents": indexed_documents,
+        "projections": {"backlog": projection_backlog},
     })))
 }
 

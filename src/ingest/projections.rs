@@ -2,9 +2,10 @@
 //! follow-up queue, severe-signal alerts), fed from the analysis event log
 //! (see [`crate::store::events`]).
 //!
-//! The worker runs [`Projections::catch_up`] after each index commit, and
-//! the CLI after draining the queue, so a projection lags the index by at
-//! most one commit. Each projection reads events after its stored cursor
+//! In the service a projection thread ([`Projections::run`]) catches up
+//! whenever the worker has committed, overlapping the next batch's
+//! analysis; the CLI catches up inline after each commit. `/healthz` shows
+//! the events not yet applied (`projections.backlog`). Each projection reads events after its stored cursor
 //! and records its progress in the same transaction as its effects; a
 //! failing projection is logged and retried at the next round without
 //! holding up the others or the index.
@@ -84,6 +85,29 @@ impl Projections {
             }
         }
         applied
+    }
+}
+
+/// Idle wait of the projection thread when nothing wakes it: time-driven
+/// work (`maintain`) still runs about this often.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Projections {
+    /// The service's projection thread: catches up whenever woken (after
+    /// each commit) or every second; returns when `shutdown` is set, after
+    /// a last round.
+    pub fn run(
+        &self,
+        store: &Store,
+        wakeup: &super::Wakeup,
+        shutdown: &std::sync::atomic::AtomicBool,
+    ) {
+        while !shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.catch_up(store) == 0 {
+                wakeup.wait(IDLE_POLL);
+            }
+        }
+        self.catch_up(store);
     }
 }
 

@@ -39,6 +39,11 @@ pub struct Pipeline {
     pub commit_interval: Duration,
     /// Derived views brought up to date after every commit.
     pub projections: Projections,
+    /// The service runs the projections on their own thread
+    /// ([`Projections::run`]), woken after each commit, so that updating
+    /// consumer profiles and the follow-up queue overlaps the analysis of
+    /// the next batch; without one (the CLI) they run inline.
+    pub projection_wakeup: Option<Arc<Wakeup>>,
 }
 
 /// Items analysed and staged in the index but not yet committed.
@@ -94,8 +99,17 @@ impl Pipeline {
             .mark_indexed(&analysed, crate::time::now_unix())?;
         let count = staged.items.len();
         *staged = Staged::default();
-        self.projections.catch_up(&self.store);
+        self.update_projections();
         Ok(count)
+    }
+
+    fn update_projections(&self) {
+        match &self.projection_wakeup {
+            Some(wakeup) => wakeup.notify(),
+            None => {
+                self.projections.catch_up(&self.store);
+            }
+        }
     }
 
     /// Processes everything pending now, committing per batch. Used by the
@@ -128,7 +142,7 @@ impl Pipeline {
                     // Also retries a projection that failed, and lets one
                     // added since the last run catch up on the log.
                     if staged.items.is_empty() {
-                        self.projections.catch_up(&self.store);
+                        self.update_projections();
                     }
                     wakeup.wait(self.idle_wait(&staged))
                 }

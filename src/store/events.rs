@@ -121,6 +121,26 @@ impl Store {
         Ok(events)
     }
 
+    /// Events some of `projections` have not applied yet.
+    pub fn projection_backlog(&self, projections: &[&str]) -> Result<u64, StoreError> {
+        let mut oldest_cursor = i64::MAX;
+        for name in projections {
+            oldest_cursor = oldest_cursor.min(self.projection_cursor(name)?);
+        }
+        if projections.is_empty() {
+            return Ok(0);
+        }
+        let connection = self.connection.lock();
+        let backlog: i64 = connection
+            .query_row(
+                "SELECT COUNT(*) FROM analysis_events WHERE seq > ?1",
+                params![oldest_cursor],
+                |row| row.get(0),
+            )
+            .map_err(classify)?;
+        Ok(backlog.max(0) as u64)
+    }
+
     /// Deletes events that all of `projections` have applied. A projection
     /// never run keeps everything (its cursor counts as 0).
     pub fn prune_events(&self, projections: &[&str]) -> Result<u64, StoreError> {

@@ -63,7 +63,9 @@ pub struct TenantRuntime {
     pub followups: Arc<dyn FollowupSource>,
     /// The alert history for board widgets.
     pub alerts: Arc<dyn AlertSource>,
+    projection_names: Vec<&'static str>,
     wakeup: Arc<Wakeup>,
+    projection_wakeup: Arc<Wakeup>,
     delivery_wakeup: Arc<Wakeup>,
     threads: Mutex<Vec<(&'static str, JoinHandle<()>)>>,
 }
@@ -97,7 +99,21 @@ impl TenantRuntime {
         let mut threads: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
         let thread_name = |role: &str| format!("{role}:{id}");
 
-        let pipeline = core.pipeline();
+        let projection_wakeup = Arc::new(Wakeup::default());
+        let mut pipeline = core.pipeline();
+        pipeline.projection_wakeup = Some(projection_wakeup.clone());
+        {
+            let projections = core.projections.clone();
+            let store = core.store.clone();
+            let wakeup = projection_wakeup.clone();
+            let shutdown = shutdown.clone();
+            threads.push((
+                "projection thread",
+                std::thread::Builder::new()
+                    .name(thread_name("projections"))
+                    .spawn(move || projections.run(&store, &wakeup, &shutdown))?,
+            ));
+        }
         {
             let wakeup = wakeup.clone();
             let shutdown = shutdown.clone();
@@ -192,7 +208,9 @@ impl TenantRuntime {
             settings: core.settings,
             ingestor,
             chat,
+            projection_names: core.projections.names(),
             wakeup,
+            projection_wakeup,
             delivery_wakeup,
             threads: Mutex::new(threads),
         })
@@ -202,6 +220,7 @@ impl TenantRuntime {
     /// them to finish their round.
     fn join(&self) {
         self.wakeup.notify();
+        self.projection_wakeup.notify();
         self.delivery_wakeup.notify();
         for (role, thread) in self.threads.lock().drain(..) {
             if thread.join().is_err() {
@@ -270,6 +289,18 @@ impl Tenants {
 
     pub fn opened(&self) -> Vec<Arc<TenantRuntime>> {
         self.open.lock().values().cloned().collect()
+    }
+
+    /// Analysis events some projection has not applied yet, summed over
+    /// the open tenants (for `/healthz`).
+    pub fn projection_backlog(&self) -> Result<u64, StoreError> {
+        let mut backlog = 0;
+        for runtime in self.opened() {
+            backlog += runtime
+                .store
+                .projection_backlog(&runtime.projection_names)?;
+        }
+        Ok(backlog)
     }
 
     /// Queue counts summed over the open tenants (for `/healthz`).

@@ -126,12 +126,14 @@ impl Server {
         (status, response.json().unwrap_or(Value::Null))
     }
 
-    /// Waits until nothing is pending analysis.
+    /// Waits until nothing is pending analysis or projection.
     pub fn wait_idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             let (_, health) = self.get("/healthz");
-            if health["queue"]["pending"] == 0 {
+            // Analysed and indexed, and the derived views (consumer
+            // profiles, follow-ups, severe alerts) up to date.
+            if health["queue"]["pending"] == 0 && health["projections"]["backlog"] == 0 {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
