@@ -62,21 +62,65 @@ impl Projections {
     }
 
     /// Brings every projection up to the end of the log; returns how many
-    /// events were applied in all. Errors are logged, not returned: the
-    /// events stay and the next round retries.
+    /// events were applied in all. Each page of events is read once and
+    /// handed to every projection that has not applied it (their cursors
+    /// usually agree), rather than read and decoded once per projection.
+    /// Errors are logged, not returned: the events stay and the next round
+    /// retries.
     pub fn catch_up(&self, store: &Store) -> usize {
-        let mut applied = 0;
         for projection in &self.list {
             if let Err(error) = projection.maintain() {
                 tracing::error!(projection = projection.name(), %error, "projection maintenance failed");
             }
-            match catch_up_one(store, projection.as_ref()) {
-                Ok(count) => applied += count,
-                Err(error) => tracing::error!(
-                    projection = projection.name(),
-                    %error,
-                    "projection failed; it retries at the next round"
-                ),
+        }
+        let mut applied = 0;
+        let mut failed: Vec<&'static str> = Vec::new();
+        loop {
+            let mut cursors = Vec::with_capacity(self.list.len());
+            for projection in &self.list {
+                if failed.contains(&projection.name()) {
+                    continue;
+                }
+                match store.projection_cursor(projection.name()) {
+                    Ok(cursor) => cursors.push((projection, cursor)),
+                    Err(error) => {
+                        tracing::error!(projection = projection.name(), %error, "cannot read the projection's cursor");
+                        failed.push(projection.name());
+                    }
+                }
+            }
+            let Some(oldest) = cursors.iter().map(|(_, cursor)| *cursor).min() else {
+                break;
+            };
+            let events = match store.analysed_after(oldest, EVENTS_PER_ROUND) {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the analysis event log");
+                    break;
+                }
+            };
+            if events.is_empty() {
+                break;
+            }
+            for (projection, cursor) in cursors {
+                let start = events.partition_point(|event| event.seq <= cursor);
+                if start == events.len() {
+                    continue;
+                }
+                match apply_checked(store, projection.as_ref(), &events[start..], cursor) {
+                    Ok(count) => applied += count,
+                    Err(error) => {
+                        tracing::error!(
+                            projection = projection.name(),
+                            %error,
+                            "projection failed; it retries at the next round"
+                        );
+                        failed.push(projection.name());
+                    }
+                }
+            }
+            if events.len() < EVENTS_PER_ROUND {
+                break;
             }
         }
         if applied > 0 {
@@ -111,24 +155,18 @@ impl Projections {
     }
 }
 
-fn catch_up_one(store: &Store, projection: &dyn Projection) -> Result<usize, ProjectionError> {
-    let mut applied = 0;
-    loop {
-        let cursor = store.projection_cursor(projection.name())?;
-        let events = store.analysed_after(cursor, EVENTS_PER_ROUND)?;
-        if events.is_empty() {
-            return Ok(applied);
-        }
-        projection.apply(&events)?;
-        applied += events.len();
-        if store.projection_cursor(projection.name())? <= cursor {
-            return Err(ProjectionError::Invalid(format!(
-                "projection {} applied events without advancing its cursor",
-                projection.name()
-            )));
-        }
-        if events.len() < EVENTS_PER_ROUND {
-            return Ok(applied);
-        }
+fn apply_checked(
+    store: &Store,
+    projection: &dyn Projection,
+    events: &[AnalysedEvent],
+    cursor: i64,
+) -> Result<usize, ProjectionError> {
+    projection.apply(events)?;
+    if store.projection_cursor(projection.name())? <= cursor {
+        return Err(ProjectionError::Invalid(format!(
+            "projection {} applied events without advancing its cursor",
+            projection.name()
+        )));
     }
+    Ok(events.len())
 }
