@@ -310,15 +310,21 @@ fn tenant_settings(settings: &Settings, tenant: &str) -> anyhow::Result<Settings
     Ok(settings.for_tenant(tenant)?)
 }
 
-fn tenants_command(settings: &Settings, command: TenantCommand) -> anyhow::Result<()> {
+/// The control database, with the default tenant in it: the service creates
+/// it at start, and the CLI may run before the service ever did.
+fn open_control(settings: &Settings, now: i64) -> anyhow::Result<ControlStore> {
     let control = ControlStore::open(&settings.data_dir)?;
-    let now = xinsheng::time::now_unix();
-    // The default tenant always exists, as the service creates it at start.
     control.ensure_tenant(
         xinsheng::tenants::DEFAULT_TENANT,
         xinsheng::tenants::DEFAULT_TENANT,
         now,
     )?;
+    Ok(control)
+}
+
+fn tenants_command(settings: &Settings, command: TenantCommand) -> anyhow::Result<()> {
+    let now = xinsheng::time::now_unix();
+    let control = open_control(settings, now)?;
     match command {
         TenantCommand::Create { id, name } => {
             xinsheng::auth::validate_tenant_id(&id).map_err(anyhow::Error::msg)?;
@@ -349,13 +355,8 @@ fn tenants_command(settings: &Settings, command: TenantCommand) -> anyhow::Resul
 }
 
 fn keys_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
-    let control = std::sync::Arc::new(ControlStore::open(&settings.data_dir)?);
     let now = xinsheng::time::now_unix();
-    control.ensure_tenant(
-        xinsheng::tenants::DEFAULT_TENANT,
-        xinsheng::tenants::DEFAULT_TENANT,
-        now,
-    )?;
+    let control = std::sync::Arc::new(open_control(settings, now)?);
     let auth = Auth::new(control.clone(), settings.auth.rate_limit_per_minute);
     let offset = settings.utc_offset_seconds();
     let when = |at: Option<i64>| {

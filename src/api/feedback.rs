@@ -29,10 +29,7 @@ pub async fn get(
     tenant: Authorised<Read>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: i64 = path
-        .into_inner()
-        .parse()
-        .map_err(|_| ApiError::bad_parameter("id", "id must be a positive integer"))?;
+    let id = feedback_id(path)?;
     let store = tenant.store.clone();
     let item = super::blocking(move || store.get(id)).await?;
     match item {
@@ -54,10 +51,7 @@ pub async fn raw(
     tenant: Authorised<Admin>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: i64 = path
-        .into_inner()
-        .parse()
-        .map_err(|_| ApiError::bad_parameter("id", "id must be a positive integer"))?;
+    let id = feedback_id(path)?;
     let store = tenant.store.clone();
     let (item, originals) = super::blocking(move || -> Result<_, crate::store::StoreError> {
         Ok((store.get(id)?, store.raw_texts(id)?))
@@ -82,4 +76,10 @@ pub async fn raw(
         "kept": tenant.settings.keep_raw_text,
         "texts": texts,
     })))
+}
+
+fn feedback_id(path: web::Path<String>) -> Result<i64, ApiError> {
+    path.into_inner()
+        .parse()
+        .map_err(|_| ApiError::bad_parameter("id", "id must be a positive integer"))
 }
