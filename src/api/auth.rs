@@ -13,7 +13,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::{internal, ApiError};
 use super::AppState;
-use crate::auth::{Principal, Scope};
+use crate::auth::Scope;
 use crate::tenants::TenantRuntime;
 
 pub trait RequiredScope {
@@ -39,7 +39,6 @@ impl RequiredScope for Admin {
 
 pub struct Authorised<S> {
     pub tenant: Arc<TenantRuntime>,
-    pub principal: Principal,
     scope: PhantomData<S>,
 }
 
@@ -73,18 +72,16 @@ async fn authorise<S: RequiredScope>(
     presented: Option<String>,
 ) -> Result<Authorised<S>, ApiError> {
     let state = state.ok_or_else(|| internal("application state missing"))?;
-    let (principal, tenant) = super::blocking(move || -> Result<_, ApiError> {
+    let tenant = super::blocking(move || -> Result<_, ApiError> {
         let principal =
             state
                 .auth
                 .authenticate(presented.as_deref(), S::SCOPE, crate::time::now_unix())?;
-        let tenant = state.tenants.get(&principal.tenant)?;
-        Ok((principal, tenant))
+        Ok(state.tenants.get(&principal.tenant)?)
     })
     .await?;
     Ok(Authorised {
         tenant,
-        principal,
         scope: PhantomData,
     })
 }

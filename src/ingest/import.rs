@@ -728,11 +728,7 @@ pub fn import_file(
         let value = complete(value, options);
         match validate::validate_item(row_index, &value, &options.limits, now) {
             Ok(mut item) => {
-                let raw = options.privacy.apply(&mut item);
-                if !raw.is_empty() {
-                    originals.resize(batch.len(), Vec::new());
-                    originals.push(raw);
-                }
+                originals.push(options.privacy.apply(&mut item));
                 batch.push(item)
             }
             Err(error) => report.invalid.push((row_number, error)),

@@ -243,11 +243,7 @@ impl Ingestor {
         for (index, value) in values.iter().enumerate() {
             match validate::validate_item(index, value, &self.limits, now) {
                 Ok(mut item) => {
-                    let raw = self.privacy.apply(&mut item);
-                    if !raw.is_empty() {
-                        originals.resize(items.len(), Vec::new());
-                        originals.push(raw);
-                    }
+                    originals.push(self.privacy.apply(&mut item));
                     items.push(item)
                 }
                 Err(error) => errors.push(error),

@@ -42,6 +42,9 @@ pub(crate) fn append_raw_texts(
     texts: &[RawText],
     received_at: i64,
 ) -> Result<(), StoreError> {
+    if texts.is_empty() {
+        return Ok(());
+    }
     let mut statement = transaction.prepare_cached(
         "INSERT INTO raw_texts (feedback_id, origin, text, received_at) VALUES (?1, ?2, ?3, ?4)",
     )?;

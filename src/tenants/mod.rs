@@ -96,8 +96,10 @@ impl TenantRuntime {
             )?;
             tracing::info!(tenant = id, added, file = %core.settings.demo_file.display(), "demo data loaded");
         }
-        let mut threads: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
-        let thread_name = |role: &str| format!("{role}:{id}");
+        let mut threads = Threads {
+            tenant: id,
+            running: Vec::new(),
+        };
 
         let projection_wakeup = Arc::new(Wakeup::default());
         let mut pipeline = core.pipeline();
@@ -107,35 +109,24 @@ impl TenantRuntime {
             let store = core.store.clone();
             let wakeup = projection_wakeup.clone();
             let shutdown = shutdown.clone();
-            threads.push((
-                "projection thread",
-                std::thread::Builder::new()
-                    .name(thread_name("projections"))
-                    .spawn(move || projections.run(&store, &wakeup, &shutdown))?,
-            ));
+            threads.spawn("projection thread", "projections", move || {
+                projections.run(&store, &wakeup, &shutdown)
+            })?;
         }
         {
             let wakeup = wakeup.clone();
             let shutdown = shutdown.clone();
-            threads.push((
-                "analysis worker",
-                std::thread::Builder::new()
-                    .name(thread_name("analysis"))
-                    .spawn(move || pipeline.run(&wakeup, &shutdown))?,
-            ));
+            threads.spawn("analysis worker", "analysis", move || {
+                pipeline.run(&wakeup, &shutdown)
+            })?;
         }
         if core.alerts.rules.has_window_rules() {
             let alerts = core.alerts.clone();
             let shutdown = shutdown.clone();
             let interval = Duration::from_secs(core.settings.alerts.evaluate_seconds);
-            threads.push((
-                "alert evaluator",
-                std::thread::Builder::new()
-                    .name(thread_name("alerts"))
-                    .spawn(move || {
-                        crate::alerts::evaluate::run_evaluator(&alerts, interval, &shutdown)
-                    })?,
-            ));
+            threads.spawn("alert evaluator", "alerts", move || {
+                crate::alerts::evaluate::run_evaluator(&alerts, interval, &shutdown)
+            })?;
         }
 
         let (wecom_pulls, wecom_puller) = match &core.settings.webhooks.wecom {
@@ -155,19 +146,14 @@ impl TenantRuntime {
         if let Some((wecom, requests)) = wecom_puller {
             let chat = chat.clone();
             let shutdown = shutdown.clone();
-            threads.push((
-                "WeCom pull worker",
-                std::thread::Builder::new()
-                    .name(thread_name("wecom-pull"))
-                    .spawn(move || {
-                        // reqwest's blocking client owns a runtime: it must be
-                        // built and dropped outside the async server.
-                        match WecomClient::new(&wecom.api_base_url, &wecom.corp_id, &wecom.secret) {
-                            Ok(client) => run_pull_worker(&client, &chat, &requests, &shutdown),
-                            Err(error) => tracing::error!(%error, "WeCom pull worker cannot start"),
-                        }
-                    })?,
-            ));
+            threads.spawn("WeCom pull worker", "wecom-pull", move || {
+                // reqwest's blocking client owns a runtime: it must be
+                // built and dropped outside the async server.
+                match WecomClient::new(&wecom.api_base_url, &wecom.corp_id, &wecom.secret) {
+                    Ok(client) => run_pull_worker(&client, &chat, &requests, &shutdown),
+                    Err(error) => tracing::error!(%error, "WeCom pull worker cannot start"),
+                }
+            })?;
         }
 
         let delivery_wakeup = Arc::new(Wakeup::default());
@@ -179,14 +165,9 @@ impl TenantRuntime {
             let settings = core.settings.clone();
             let wakeup = delivery_wakeup.clone();
             let shutdown = shutdown.clone();
-            threads.push((
-                "delivery worker",
-                std::thread::Builder::new()
-                    .name(thread_name("delivery"))
-                    .spawn(move || {
-                        worker.run(|| crate::app::destinations(&settings), &wakeup, &shutdown)
-                    })?,
-            ));
+            threads.spawn("delivery worker", "delivery", move || {
+                worker.run(|| crate::app::destinations(&settings), &wakeup, &shutdown)
+            })?;
         }
 
         let utc_offset_seconds = core.settings.utc_offset_seconds();
@@ -212,7 +193,7 @@ impl TenantRuntime {
             wakeup,
             projection_wakeup,
             delivery_wakeup,
-            threads: Mutex::new(threads),
+            threads: Mutex::new(threads.running),
         })
     }
 
@@ -227,6 +208,28 @@ impl TenantRuntime {
                 tracing::error!(tenant = %self.id, "{role} panicked");
             }
         }
+    }
+}
+
+/// A tenant's background threads, named `<role>:<tenant>` for logs and
+/// debuggers, with what they are for the shutdown messages.
+struct Threads<'a> {
+    tenant: &'a str,
+    running: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Threads<'_> {
+    fn spawn(
+        &mut self,
+        what: &'static str,
+        short_name: &str,
+        work: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<()> {
+        let handle = std::thread::Builder::new()
+            .name(format!("{short_name}:{}", self.tenant))
+            .spawn(work)?;
+        self.running.push((what, handle));
+        Ok(())
     }
 }
 

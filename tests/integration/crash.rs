@@ -7,16 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::server::Server;
-
-const TEXTS: [&str; 6] = [
-    "物流很快，但是衣服起球了",
-    "尺码偏小，穿不进去",
-    "客服态度很差，一直不回消息",
-    "橙子很新鲜，很甜",
-    "包装破了，漏了一箱",
-    "价格便宜，性价比高",
-];
+use crate::server::{Server, SAMPLE_REVIEWS};
 
 #[test]
 fn sigkill_during_ingest_and_analysis_loses_nothing_acknowledged() {
@@ -41,7 +32,7 @@ fn sigkill_during_ingest_and_analysis_loses_nothing_acknowledged() {
                     let items: Vec<Value> = (0..100)
                         .map(|n| {
                             json!({"external_id": format!("w{writer}-{batch}-{n}"), "source": "review", "channel": "crash-test",
-                                   "text": TEXTS[(batch + n) % TEXTS.len()]})
+                                   "text": SAMPLE_REVIEWS[(batch + n) % SAMPLE_REVIEWS.len()]})
                         })
                         .collect();
                     let Ok(response) = client.post(format!("{base}/api/v1/feedback")).json(&items).send() else { return };

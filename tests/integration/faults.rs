@@ -18,41 +18,22 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::server::{binary, Server};
+use crate::server::{authorised_client, binary, Server, SAMPLE_REVIEWS};
 
 /// The default tenant's key in every test service.
-pub const API_KEY: &str = crate::server::TEST_API_KEY;
-
-/// These tests measure recovery, not the per-key request budget.
-pub const UNLIMITED_RATE: [(&str, &str); 1] = [("XINSHENG_RATE_LIMIT_PER_MINUTE", "0")];
-
-const TEXTS: [&str; 8] = [
-    "物流很快，但是衣服起球了",
-    "尺码偏小，穿不进去",
-    "客服态度很差，一直不回消息",
-    "橙子很新鲜，很甜",
-    "包装破了，漏了一箱",
-    "价格便宜，性价比高",
-    "屏幕有坏点，申请换货",
-    "快递员态度很好，送货上门",
-];
 
 fn items(prefix: &str, count: usize) -> Vec<Value> {
     (0..count)
         .map(|n| {
             json!({"external_id": format!("{prefix}-{n}"), "source": "review", "channel": "faults",
-                   "text": format!("{}（第{n}条）", TEXTS[n % TEXTS.len()]), "rating": (n % 5) + 1})
+                   "text": format!("{}（第{n}条）", SAMPLE_REVIEWS[n % SAMPLE_REVIEWS.len()]), "rating": (n % 5) + 1})
         })
         .collect()
 }
 
-fn client(timeout: Duration) -> reqwest::blocking::Client {
-    crate::loadgen::client(API_KEY, timeout)
-}
-
 /// Posts items; returns the status, the `Retry-After` header and the answer.
 fn post_items(base: &str, body: &[Value]) -> (u16, Option<String>, Value) {
-    let response = client(Duration::from_secs(60))
+    let response = authorised_client(Duration::from_secs(60))
         .post(format!("{base}/api/v1/feedback"))
         .json(body)
         .send()
@@ -108,70 +89,6 @@ fn assert_all_indexed_once(server: &Server, acknowledged: &BTreeSet<i64>) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("free port")
-}
-
-fn wait_ready(server: &mut Server, log: &Receiver<String>, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            std::thread::sleep(Duration::from_millis(100));
-            let lines: Vec<String> = log.try_iter().collect();
-            panic!("the service exited with {status} at start: {lines:#?}");
-        }
-        if let Ok(response) = server.client.get(format!("{}/healthz", server.base)).send() {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("service did not become ready at {}", server.base);
-}
-
-/// Starts the service like `Server::start`, from `command` (the binary, or a
-/// wrapper running it), with its log (stderr) read line by line into the
-/// returned channel.
-fn start_logged(
-    mut command: Command,
-    data_dir: &Path,
-    env: &[(&str, &str)],
-) -> (Server, Receiver<String>) {
-    let port = free_port();
-    command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("serve")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("XINSHENG_BOOTSTRAP_KEY", API_KEY)
-        .envs(UNLIMITED_RATE)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("start xinsheng");
-    let stderr = child.stderr.take().expect("stderr");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        client: client(Duration::from_secs(30)),
-    };
-    wait_ready(&mut server, &receiver, Duration::from_secs(60));
-    (server, receiver)
-}
-
 /// Waits for a log line containing every one of `needles`; returns the
 /// lines read before it.
 fn wait_for_line(log: &Receiver<String>, needles: &[&str], within: Duration) -> Vec<String> {
@@ -216,7 +133,7 @@ fn sigkill_during_analysis_and_inside_index_commits_loses_and_duplicates_nothing
         ("XINSHENG_FAULT_COMMIT_DELAY_MS", "1000"),
         ("RUST_LOG", "warn,xinsheng::ingest::worker=debug"),
     ];
-    let (mut server, mut log) = start_logged(binary(), dir.path(), &env);
+    let (mut server, mut log) = Server::start_logged(binary(), dir.path(), &env);
     let mut acknowledged = BTreeSet::new();
     for batch in 0..8 {
         let (status, _, answer) =
@@ -263,7 +180,7 @@ fn sigkill_during_analysis_and_inside_index_commits_loses_and_duplicates_nothing
             );
         }
 
-        (server, log) = start_logged(binary(), dir.path(), &env);
+        (server, log) = Server::start_logged(binary(), dir.path(), &env);
         // Right after the restart, before the worker's first commit (a
         // batch's analysis plus the hook's pause away): the database holds
         // exactly the acknowledged items, and the index what the last
@@ -308,7 +225,7 @@ fn sigkill_during_analysis_and_inside_index_commits_loses_and_duplicates_nothing
     drop(log);
     server.kill();
 
-    let server = Server::start(dir.path(), &UNLIMITED_RATE, &[]);
+    let server = Server::start(dir.path(), &[], &[]);
     assert_all_indexed_once(&server, &acknowledged);
     let negatives = search_total(&server, "&polarity=neg");
     assert!(negatives > 0 && negatives < ITEMS, "{negatives}");
@@ -369,7 +286,7 @@ fn damage_index(index_dir: &Path, damage: IndexDamage) {
 fn a_corrupted_or_deleted_index_is_rebuilt_from_the_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let index_dir = dir.path().join("index");
-    let server = Server::start(dir.path(), &UNLIMITED_RATE, &[]);
+    let server = Server::start(dir.path(), &[], &[]);
     let mut acknowledged = BTreeSet::new();
     for batch in 0..3 {
         let (status, _, answer) = post_items(&server.base, &items(&format!("i{batch}"), 200));
@@ -397,7 +314,7 @@ fn a_corrupted_or_deleted_index_is_rebuilt_from_the_database() {
         IndexDamage::Deleted,
     ] {
         damage_index(&index_dir, damage);
-        let server = Server::start(dir.path(), &UNLIMITED_RATE, &[]);
+        let server = Server::start(dir.path(), &[], &[]);
         assert_all_indexed_once(&server, &acknowledged);
         let after: Vec<u64> = queries
             .iter()
@@ -445,7 +362,7 @@ fn hold_write_lock(database: &Path, hold: Duration) -> std::thread::JoinHandle<(
 fn a_database_locked_by_another_process_delays_or_refuses_ingest_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let database = dir.path().join("xinsheng.db");
-    let mut server = Server::start(dir.path(), &UNLIMITED_RATE, &[]);
+    let mut server = Server::start(dir.path(), &[], &[]);
     let mut acknowledged = BTreeSet::new();
     let (status, _, answer) = post_items(&server.base, &items("l0", 100));
     assert_eq!(status, 202, "{answer}");
@@ -503,7 +420,7 @@ fn a_database_locked_by_another_process_delays_or_refuses_ingest_and_loses_nothi
     // The worker met the lock too (its commit in the 14 s window, if any,
     // failed and was redone): a restart finds the same state.
     server.kill();
-    server = Server::start(dir.path(), &UNLIMITED_RATE, &[]);
+    server = Server::start(dir.path(), &[], &[]);
     assert_all_indexed_once(&server, &acknowledged);
     let integrity: String = rusqlite::Connection::open(&database)
         .and_then(|connection| connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)))
@@ -659,7 +576,7 @@ fn a_full_data_volume_refuses_ingest_clearly_and_recovers_when_space_returns() {
     // The hook holds every commit open for a moment, so the volume can be
     // filled while acknowledged items are on their way into the index.
     let env = [("XINSHENG_FAULT_COMMIT_DELAY_MS", "1000")];
-    let (mut server, mut log) = start_logged(volume.command(), &data_dir, &env);
+    let (mut server, mut log) = Server::start_logged(volume.command(), &data_dir, &env);
     let mut acknowledged = BTreeSet::new();
     let (status, _, answer) = post_items(&server.base, &items("d0", 300));
     assert_eq!(status, 202, "{answer}");
@@ -728,7 +645,7 @@ fn a_full_data_volume_refuses_ingest_clearly_and_recovers_when_space_returns() {
     // Nothing was damaged: the index opens as it is (not rebuilt) and the
     // database (as the kill left it) checks out.
     drop(log);
-    (server, log) = start_logged(volume.command(), &data_dir, &[]);
+    (server, log) = Server::start_logged(volume.command(), &data_dir, &[]);
     assert_all_indexed_once(&server, &acknowledged);
     server.kill();
     let lines: Vec<String> = log.try_iter().collect();

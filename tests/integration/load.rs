@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::faults::API_KEY;
 use crate::loadgen::{self, Kind, Traffic};
+use crate::server::TEST_API_KEY;
 use crate::server::{repo_root, Server};
 
 /// The demo file's texts (committed with the project).
@@ -25,7 +25,7 @@ fn demo_texts() -> Vec<String> {
 fn traffic(server: &Server, seconds: u64) -> Traffic {
     Traffic {
         base: server.base.clone(),
-        api_key: API_KEY.to_string(),
+        api_key: TEST_API_KEY.to_string(),
         texts: demo_texts(),
         duration: Duration::from_secs(seconds),
         ingest_threads: 1,
@@ -41,7 +41,7 @@ fn traffic(server: &Server, seconds: u64) -> Traffic {
 #[test]
 fn mixed_load_below_the_limits_has_no_error_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path(), &crate::faults::UNLIMITED_RATE, &[]);
+    let server = Server::start(dir.path(), &[], &[]);
     let traffic = traffic(&server, 4);
     assert!(traffic.texts.len() > 100);
     loadgen::preload(&traffic, 500, 250);
@@ -81,9 +81,8 @@ fn mixed_load_below_the_limits_has_no_error_and_loses_nothing() {
 fn sustained_overload_is_refused_with_retry_after_and_the_queue_stays_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limit = 600u64;
-    let mut env = crate::faults::UNLIMITED_RATE.to_vec();
     let limit_text = limit.to_string();
-    env.push(("XINSHENG_MAX_PENDING_ITEMS", &limit_text));
+    let env = [("XINSHENG_MAX_PENDING_ITEMS", limit_text.as_str())];
     let server = Server::start(dir.path(), &env, &[]);
     let mut traffic = traffic(&server, 4);
     // Unpaced: as fast as the service acknowledges, far above analysis.

@@ -310,18 +310,22 @@ pub fn preload(traffic: &Traffic, count: usize, batch: usize) {
     }
 }
 
+/// Items waiting for analysis, from `/healthz` (`None` when it does not answer).
+fn pending(client: &reqwest::blocking::Client, base: &str) -> Option<u64> {
+    client
+        .get(format!("{base}/healthz"))
+        .send()
+        .and_then(|response| response.json::<Value>())
+        .ok()
+        .and_then(|health| health["queue"]["pending"].as_u64())
+}
+
 /// Waits until nothing is pending analysis; returns how long that took.
 pub fn wait_idle(traffic: &Traffic, limit: Duration) -> Duration {
     let client = client(&traffic.api_key, Duration::from_secs(30));
     let started = Instant::now();
     while started.elapsed() < limit {
-        let pending = client
-            .get(format!("{}/healthz", traffic.base))
-            .send()
-            .and_then(|response| response.json::<Value>())
-            .ok()
-            .and_then(|health| health["queue"]["pending"].as_u64());
-        if pending == Some(0) {
+        if pending(&client, &traffic.base) == Some(0) {
             return started.elapsed();
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -423,12 +427,7 @@ pub fn run(traffic: &Traffic) -> Report {
         scope.spawn(|| {
             let client = client(&traffic.api_key, Duration::from_secs(5));
             while !done.load(Ordering::Relaxed) {
-                let pending = client
-                    .get(format!("{}/healthz", traffic.base))
-                    .send()
-                    .and_then(|response| response.json::<Value>())
-                    .ok()
-                    .and_then(|health| health["queue"]["pending"].as_u64());
+                let pending = pending(&client, &traffic.base);
                 if let Some((rss_kib, hwm_kib)) = memory_kib(traffic.server_pid) {
                     samples.lock().expect("samples lock").push(Sample {
                         at_s: started.elapsed().as_secs_f64(),

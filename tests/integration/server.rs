@@ -1,7 +1,9 @@
 //! Starting and stopping the service under test.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -49,7 +51,7 @@ pub fn authorised_client(timeout: Duration) -> reqwest::blocking::Client {
         .expect("client")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -64,8 +66,29 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Server {
+        Server::launch(binary(), data_dir, extra_env, extra_args, false).0
+    }
+
+    /// Starts the service from `command` (the binary, or a wrapper running
+    /// it) with its log (stderr) read line by line into the returned
+    /// channel, for tests that act on what the service logs.
+    pub fn start_logged(
+        command: Command,
+        data_dir: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> (Server, Receiver<String>) {
+        let (server, log) = Server::launch(command, data_dir, extra_env, &[], true);
+        (server, log.expect("captured log"))
+    }
+
+    fn launch(
+        mut command: Command,
+        data_dir: &Path,
+        extra_env: &[(&str, &str)],
+        extra_args: &[&str],
+        capture_log: bool,
+    ) -> (Server, Option<Receiver<String>>) {
         let port = free_port();
-        let mut command = binary();
         command
             .arg("--data-dir")
             .arg(data_dir)
@@ -74,7 +97,11 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .args(extra_args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(if capture_log {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .env("XINSHENG_BOOTSTRAP_KEY", TEST_API_KEY)
             // Tests read back thousands of items with one key; the budget
             // itself is tested with keys that carry their own limit.
@@ -82,19 +109,38 @@ impl Server {
         for (name, value) in extra_env {
             command.env(name, value);
         }
-        let child = command.spawn().expect("start xinsheng");
-        let server = Server {
+        let mut child = command.spawn().expect("start xinsheng");
+        let log = child.stderr.take().map(|stderr| {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            receiver
+        });
+        let mut server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             client: authorised_client(Duration::from_secs(30)),
         };
-        server.wait_ready();
-        server
+        server.wait_ready(log.as_ref());
+        (server, log)
     }
 
-    fn wait_ready(&self) {
+    /// Waits for `/healthz`; a service that exits instead fails the test at
+    /// once, with its log when it is captured.
+    fn wait_ready(&mut self, log: Option<&Receiver<String>>) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                let lines: Vec<String> =
+                    log.map(|log| log.try_iter().collect()).unwrap_or_default();
+                panic!("the service exited with {status} at start: {lines:#?}");
+            }
             if let Ok(response) = self.client.get(format!("{}/healthz", self.base)).send() {
                 if response.status().is_success() {
                     return;
@@ -153,6 +199,19 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Short reviews covering several tags and both polarities, for tests that
+/// need many plausible items.
+pub const SAMPLE_REVIEWS: [&str; 8] = [
+    "物流很快，但是衣服起球了",
+    "尺码偏小，穿不进去",
+    "客服态度很差，一直不回消息",
+    "橙子很新鲜，很甜",
+    "包装破了，漏了一箱",
+    "价格便宜，性价比高",
+    "屏幕有坏点，申请换货",
+    "快递员态度很好，送货上门",
+];
 
 /// Unix seconds now: fixtures are dated relative to it.
 pub fn now() -> i64 {
