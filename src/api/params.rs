@@ -68,33 +68,7 @@ fn check_raw_query(query_string: &str) -> Result<(), ApiError> {
 /// `%XX` a byte; a `%` not followed by two hex digits stays as it is (as
 /// the form decoder treats it).
 fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut position = 0;
-    while position < bytes.len() {
-        let byte = bytes[position];
-        // Two hex digits exactly: `from_str_radix` alone would take "+a".
-        let hex_pair = bytes
-            .get(position + 1..position + 3)
-            .filter(|pair| pair.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (byte, hex_pair) {
-            (b'%', Some(value)) => {
-                decoded.push(value);
-                position += 3;
-            }
-            (b'+', _) => {
-                decoded.push(b' ');
-                position += 1;
-            }
-            _ => {
-                decoded.push(byte);
-                position += 1;
-            }
-        }
-    }
-    decoded
+    percent_encoding::percent_decode_str(&text.replace('+', " ")).collect()
 }
 
 /// Empty values (`channel=`) mean "no filter", as HTML forms send them.
