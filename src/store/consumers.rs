@@ -1,9 +1,16 @@
-//! Consumer profiles' tables: each analysed item's contribution, the
-//! consumers, their current derived tags. The consumers module decides
-//! (profiles, rules); this file only reads and writes.
+//! Consumer profiles' tables: the consumers with each one's contributions
+//! (what each analysed item of theirs says), and their current derived
+//! tags. The consumers module decides (profiles, rules); this file only
+//! reads and writes.
 //!
-//! A contribution is keyed by feedback id, so an item analysed again
-//! replaces its earlier contribution instead of adding to it.
+//! A consumer's contributions live in their own row (`consumers.items`, a
+//! compact JSON array), so that an analysed item costs one read and one
+//! write of that row: the profile projection runs once per analysed item,
+//! and a table of contributions cost a B-tree seek per item of the
+//! consumer on every refresh. A contribution is keyed by feedback id, so an
+//! item analysed again replaces its earlier contribution instead of adding
+//! to it. An item's consumer never changes after ingest (a re-sent item
+//! with another consumer id is a duplicate), so a contribution never moves.
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
@@ -13,23 +20,17 @@ use super::outbox::enqueue_outbox_in;
 use super::{classify, Store, StoreError};
 
 pub(super) const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS consumer_items (
-    feedback_id INTEGER PRIMARY KEY,
-    consumer_id TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    sentiment TEXT NOT NULL,
-    mentions TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS consumer_items_by_consumer ON consumer_items (consumer_id, at);
 CREATE TABLE IF NOT EXISTS consumers (
     consumer_id TEXT PRIMARY KEY,
     last_feedback_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    next_review_at INTEGER
+    next_review_at INTEGER,
+    items TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS consumers_by_review ON consumers (next_review_at);
-CREATE INDEX IF NOT EXISTS consumers_by_update ON consumers (updated_at);
+-- The first layout indexed updated_at; audiences filter on it only after
+-- the tag lookup, so the index cost a write per item and served nothing.
+DROP INDEX IF EXISTS consumers_by_update;
 CREATE TABLE IF NOT EXISTS consumer_tags (
     consumer_id TEXT NOT NULL,
     tag TEXT NOT NULL,
@@ -40,8 +41,8 @@ CREATE TABLE IF NOT EXISTS consumer_tags (
 CREATE INDEX IF NOT EXISTS consumer_tags_by_tag ON consumer_tags (tag, consumer_id);
 "#;
 
-/// Most items read per consumer (newest first): profiles stay cheap for an
-/// id shared by many items, such as a shop's test account.
+/// Most contributions kept per consumer (the newest): profiles stay cheap
+/// for an id shared by many items, such as a shop's test account.
 pub const MAX_ITEMS_PER_CONSUMER: usize = 5_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,44 +133,182 @@ pub struct AudienceRow {
     pub tags: Vec<String>,
 }
 
+/// A contribution as stored in its consumer's row:
+/// `[feedback_id, at, source, sentiment, [[tag, library, polarity], ...]]`.
+#[derive(Serialize, Deserialize)]
+struct StoredContribution<S>(i64, i64, S, S, Vec<(S, S, S)>);
+
+fn encode_items(consumer_id: &str, items: &[ConsumerItem]) -> Result<String, StoreError> {
+    let stored: Vec<StoredContribution<&str>> = items
+        .iter()
+        .map(|item| {
+            StoredContribution(
+                item.feedback_id,
+                item.at,
+                item.source.as_str(),
+                item.sentiment.as_str(),
+                item.mentions
+                    .iter()
+                    .map(|mention| {
+                        (
+                            mention.tag.as_str(),
+                            mention.library.as_str(),
+                            mention.polarity.as_str(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    serde_json::to_string(&stored).map_err(|error| corrupt_items(consumer_id, error))
+}
+
+fn decode_items(consumer_id: &str, text: &str) -> Result<Vec<ConsumerItem>, StoreError> {
+    let stored: Vec<StoredContribution<String>> =
+        serde_json::from_str(text).map_err(|error| corrupt_items(consumer_id, error))?;
+    Ok(stored
+        .into_iter()
+        .map(
+            |StoredContribution(feedback_id, at, source, sentiment, mentions)| ConsumerItem {
+                feedback_id,
+                consumer_id: consumer_id.to_string(),
+                at,
+                source,
+                sentiment,
+                mentions: mentions
+                    .into_iter()
+                    .map(|(tag, library, polarity)| Mention {
+                        tag,
+                        library,
+                        polarity,
+                    })
+                    .collect(),
+            },
+        )
+        .collect())
+}
+
+fn corrupt_items(consumer_id: &str, error: serde_json::Error) -> StoreError {
+    StoreError::Corrupt {
+        id: 0,
+        message: format!("contributions of consumer {consumer_id:?}: {error}"),
+    }
+}
+
+/// The consumer's contributions, oldest first; empty for an unknown consumer.
 fn load_items(
-    transaction: &rusqlite::Connection,
+    connection: &rusqlite::Connection,
     consumer_id: &str,
 ) -> Result<Vec<ConsumerItem>, StoreError> {
-    let mut statement = transaction.prepare_cached(
-        "SELECT feedback_id, at, source, sentiment, mentions FROM consumer_items
-         WHERE consumer_id = ?1 ORDER BY at DESC, feedback_id DESC LIMIT ?2",
-    )?;
-    let rows = statement
-        .query_map(params![consumer_id, MAX_ITEMS_PER_CONSUMER as i64], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-            ))
-        })
+    let text: Option<String> = connection
+        .prepare_cached("SELECT items FROM consumers WHERE consumer_id = ?1")?
+        .query_row(params![consumer_id], |row| row.get(0))
+        .optional()
         .map_err(classify)?;
-    let mut items = Vec::new();
-    for row in rows {
-        let (feedback_id, at, source, sentiment, mentions_text) = row.map_err(classify)?;
-        let mentions =
-            serde_json::from_str(&mentions_text).map_err(|error| StoreError::Corrupt {
-                id: feedback_id,
-                message: format!("consumer mentions: {error}"),
-            })?;
-        items.push(ConsumerItem {
-            feedback_id,
-            consumer_id: consumer_id.to_string(),
-            at,
-            source,
-            sentiment,
-            mentions,
-        });
+    match text {
+        Some(text) => decode_items(consumer_id, &text),
+        None => Ok(Vec::new()),
     }
-    items.reverse();
-    Ok(items)
+}
+
+/// Adds contributions to a consumer's (replacing any of the same item),
+/// oldest first, keeping the newest [`MAX_ITEMS_PER_CONSUMER`].
+fn merge_items(items: &mut Vec<ConsumerItem>, new_items: &[&ConsumerItem]) {
+    for new_item in new_items {
+        match items
+            .iter_mut()
+            .find(|item| item.feedback_id == new_item.feedback_id)
+        {
+            Some(existing) => *existing = (*new_item).clone(),
+            None => items.push((*new_item).clone()),
+        }
+    }
+    items.sort_by_key(|item| (item.at, item.feedback_id));
+    let excess = items.len().saturating_sub(MAX_ITEMS_PER_CONSUMER);
+    items.drain(..excess);
+}
+
+/// Moves contributions from the first layout (a `consumer_items` table, one
+/// row per item) into the consumers' rows. Runs after [`SCHEMA`]; a no-op
+/// on new and already moved databases.
+pub(super) fn migrate(connection: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    let has_items_column: bool = connection
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('consumers') WHERE name = 'items'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map_err(classify)?
+        > 0;
+    let has_item_table: bool = connection
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'consumer_items'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map_err(classify)?
+        > 0;
+    if has_items_column && !has_item_table {
+        return Ok(());
+    }
+    let transaction = connection.transaction().map_err(classify)?;
+    if !has_items_column {
+        transaction
+            .execute_batch("ALTER TABLE consumers ADD COLUMN items TEXT NOT NULL DEFAULT '[]'")
+            .map_err(classify)?;
+    }
+    if has_item_table {
+        let mut by_consumer: Vec<(String, Vec<ConsumerItem>)> = Vec::new();
+        {
+            let mut statement = transaction.prepare(
+                "SELECT consumer_id, feedback_id, at, source, sentiment, mentions FROM consumer_items
+                 ORDER BY consumer_id, at, feedback_id",
+            )?;
+            let mut rows = statement.query([]).map_err(classify)?;
+            while let Some(row) = rows.next().map_err(classify)? {
+                let consumer_id: String = row.get(0)?;
+                let feedback_id: i64 = row.get(1)?;
+                let mentions_text: String = row.get(5)?;
+                let item = ConsumerItem {
+                    feedback_id,
+                    consumer_id: consumer_id.clone(),
+                    at: row.get(2)?,
+                    source: row.get(3)?,
+                    sentiment: row.get(4)?,
+                    mentions: serde_json::from_str(&mentions_text).map_err(|error| {
+                        StoreError::Corrupt {
+                            id: feedback_id,
+                            message: format!("consumer mentions: {error}"),
+                        }
+                    })?,
+                };
+                match by_consumer.last_mut() {
+                    Some((current, items)) if *current == consumer_id => items.push(item),
+                    _ => by_consumer.push((consumer_id, vec![item])),
+                }
+            }
+        }
+        let mut write = transaction.prepare(
+            "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, items) VALUES (?1, ?2, ?2, ?3)
+             ON CONFLICT (consumer_id) DO UPDATE SET items = excluded.items",
+        )?;
+        for (consumer_id, mut items) in by_consumer {
+            merge_items(&mut items, &[]);
+            let last_feedback_at = items.last().map_or(0, |item| item.at);
+            write
+                .execute(params![
+                    consumer_id,
+                    last_feedback_at,
+                    encode_items(&consumer_id, &items)?
+                ])
+                .map_err(classify)?;
+        }
+        drop(write);
+        transaction
+            .execute_batch("DROP TABLE consumer_items")
+            .map_err(classify)?;
+    }
+    transaction.commit().map_err(classify)
 }
 
 fn load_tags(
@@ -195,16 +334,18 @@ fn load_tags(
     Ok(tags)
 }
 
-/// Re-decides one consumer's tags, writes the difference, and queues a
-/// message per added or removed tag. Returns the number of tag changes.
+/// Re-decides one consumer's tags from `items` (all of their
+/// contributions), writes the difference, and queues a message per added
+/// or removed tag; stores `items` too when they changed. Returns the number
+/// of tag changes.
 fn refresh_consumer(
     transaction: &Transaction<'_>,
     consumer_id: &str,
+    items: &[ConsumerItem],
     refresh: &ConsumerRefresh<'_>,
     items_changed: bool,
 ) -> Result<usize, StoreError> {
-    let items = load_items(transaction, consumer_id)?;
-    let evaluation = (refresh.evaluate)(consumer_id, &items);
+    let evaluation = (refresh.evaluate)(consumer_id, items);
     let before = load_tags(transaction, consumer_id)?;
     let current: Vec<String> = evaluation.tags.iter().map(|(tag, _)| tag.clone()).collect();
     let mut changes = 0;
@@ -255,16 +396,39 @@ fn refresh_consumer(
         )?;
     }
     let last_feedback_at = items.iter().map(|item| item.at).max().unwrap_or(0);
-    let touched = items_changed || changes > 0;
-    transaction
-        .prepare_cached(
-            "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, next_review_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (consumer_id) DO UPDATE SET last_feedback_at = excluded.last_feedback_at,
-                 updated_at = CASE WHEN ?5 THEN excluded.updated_at ELSE consumers.updated_at END,
-                 next_review_at = excluded.next_review_at",
-        )?
-        .execute(params![consumer_id, last_feedback_at, refresh.now, evaluation.next_review_at, touched])
-        .map_err(classify)?;
+    if items_changed {
+        transaction
+            .prepare_cached(
+                "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, next_review_at, items)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (consumer_id) DO UPDATE SET last_feedback_at = excluded.last_feedback_at,
+                     updated_at = excluded.updated_at, next_review_at = excluded.next_review_at,
+                     items = excluded.items",
+            )?
+            .execute(params![
+                consumer_id,
+                last_feedback_at,
+                refresh.now,
+                evaluation.next_review_at,
+                encode_items(consumer_id, items)?
+            ])
+            .map_err(classify)?;
+    } else {
+        // Only time moved: the contributions stay as stored.
+        transaction
+            .prepare_cached(
+                "UPDATE consumers SET next_review_at = ?2,
+                     updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END
+                 WHERE consumer_id = ?1",
+            )?
+            .execute(params![
+                consumer_id,
+                evaluation.next_review_at,
+                changes > 0,
+                refresh.now
+            ])
+            .map_err(classify)?;
+    }
     Ok(changes)
 }
 
@@ -304,38 +468,23 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction().map_err(classify)?;
-        let mut consumers: Vec<&str> = Vec::new();
-        {
-            let mut upsert = transaction.prepare_cached(
-                "INSERT INTO consumer_items (feedback_id, consumer_id, at, source, sentiment, mentions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (feedback_id) DO UPDATE SET consumer_id = excluded.consumer_id, at = excluded.at,
-                     source = excluded.source, sentiment = excluded.sentiment, mentions = excluded.mentions",
-            )?;
-            for item in items {
-                let mentions =
-                    serde_json::to_string(&item.mentions).map_err(|error| StoreError::Corrupt {
-                        id: item.feedback_id,
-                        message: format!("consumer mentions: {error}"),
-                    })?;
-                upsert
-                    .execute(params![
-                        item.feedback_id,
-                        item.consumer_id,
-                        item.at,
-                        item.source,
-                        item.sentiment,
-                        mentions
-                    ])
-                    .map_err(classify)?;
-                if !consumers.contains(&item.consumer_id.as_str()) {
-                    consumers.push(&item.consumer_id);
-                }
-            }
+        // Each consumer once per batch, in the order they first appear.
+        let mut consumers: Vec<(&str, Vec<&ConsumerItem>)> = Vec::new();
+        let mut positions: std::collections::HashMap<&str, usize> = Default::default();
+        for item in items {
+            let position = *positions
+                .entry(item.consumer_id.as_str())
+                .or_insert_with(|| {
+                    consumers.push((item.consumer_id.as_str(), Vec::new()));
+                    consumers.len() - 1
+                });
+            consumers[position].1.push(item);
         }
         let mut changes = 0;
-        for consumer_id in consumers {
-            changes += refresh_consumer(&transaction, consumer_id, refresh, true)?;
+        for (consumer_id, new_items) in consumers {
+            let mut stored = load_items(&transaction, consumer_id)?;
+            merge_items(&mut stored, &new_items);
+            changes += refresh_consumer(&transaction, consumer_id, &stored, refresh, true)?;
         }
         set_projection_cursor(&transaction, projection, last_seq)?;
         transaction.commit().map_err(classify)?;
@@ -362,7 +511,8 @@ impl Store {
         };
         let mut changes = 0;
         for consumer_id in &due {
-            changes += refresh_consumer(&transaction, consumer_id, refresh, false)?;
+            let items = load_items(&transaction, consumer_id)?;
+            changes += refresh_consumer(&transaction, consumer_id, &items, refresh, false)?;
         }
         transaction.commit().map_err(classify)?;
         Ok((due.len(), changes))
@@ -429,5 +579,105 @@ impl Store {
             )
             .map_err(classify)?;
         rows.collect::<Result<_, _>>().map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(feedback_id: i64, at: i64, polarity: &str) -> ConsumerItem {
+        ConsumerItem {
+            feedback_id,
+            consumer_id: "c-1".into(),
+            at,
+            source: "review".into(),
+            sentiment: polarity.into(),
+            mentions: vec![Mention {
+                tag: "logistics.speed".into(),
+                library: "logistics".into(),
+                polarity: polarity.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn contributions_round_trip_through_the_compact_form() {
+        let items = vec![item(1, 100, "neg"), item(2, 200, "pos")];
+        let text = encode_items("c-1", &items).expect("encode");
+        assert_eq!(
+            text,
+            r#"[[1,100,"review","neg",[["logistics.speed","logistics","neg"]]],[2,200,"review","pos",[["logistics.speed","logistics","pos"]]]]"#
+        );
+        assert_eq!(decode_items("c-1", &text).expect("decode"), items);
+        assert!(matches!(
+            decode_items("c-1", "[[1,"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn an_item_analysed_again_replaces_its_contribution_and_the_newest_are_kept() {
+        let mut items = vec![item(1, 100, "neg"), item(2, 200, "neg")];
+        let again = item(1, 100, "pos");
+        let newer = item(3, 150, "neg");
+        merge_items(&mut items, &[&again, &newer]);
+        let order: Vec<(i64, &str)> = items
+            .iter()
+            .map(|item| (item.feedback_id, item.sentiment.as_str()))
+            .collect();
+        assert_eq!(order, [(1, "pos"), (3, "neg"), (2, "neg")]);
+
+        let many: Vec<ConsumerItem> = (0..MAX_ITEMS_PER_CONSUMER as i64 + 2)
+            .map(|id| item(id + 10, id, "neg"))
+            .collect();
+        let many: Vec<&ConsumerItem> = many.iter().collect();
+        merge_items(&mut items, &many);
+        assert_eq!(items.len(), MAX_ITEMS_PER_CONSUMER);
+        assert_eq!(
+            items.last().map(|item| item.at),
+            Some(MAX_ITEMS_PER_CONSUMER as i64 + 1)
+        );
+    }
+
+    #[test]
+    fn the_first_layout_is_moved_into_the_consumers_rows() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        {
+            let connection =
+                rusqlite::Connection::open(directory.path().join("xinsheng.db")).expect("open");
+            connection
+                .execute_batch(
+                    r#"CREATE TABLE consumer_items (
+                        feedback_id INTEGER PRIMARY KEY, consumer_id TEXT NOT NULL, at INTEGER NOT NULL,
+                        source TEXT NOT NULL, sentiment TEXT NOT NULL, mentions TEXT NOT NULL);
+                    CREATE INDEX consumer_items_by_consumer ON consumer_items (consumer_id, at);
+                    CREATE TABLE consumers (consumer_id TEXT PRIMARY KEY, last_feedback_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL, next_review_at INTEGER);
+                    CREATE INDEX consumers_by_update ON consumers (updated_at);
+                    INSERT INTO consumer_items VALUES
+                        (7, 'c-1', 300, 'refund', 'neg', '[{"tag":"logistics.speed","library":"logistics","polarity":"neg"}]'),
+                        (5, 'c-1', 100, 'review', 'pos', '[]'),
+                        (6, 'c-2', 200, 'chat', 'neu', '[]');
+                    INSERT INTO consumers VALUES ('c-1', 300, 400, 500), ('c-2', 200, 400, NULL);"#,
+                )
+                .expect("first layout");
+        }
+        let store = Store::open(directory.path(), false).expect("migrated");
+        let first = store.consumer_items("c-1").expect("c-1");
+        let ids: Vec<i64> = first.iter().map(|item| item.feedback_id).collect();
+        assert_eq!(ids, [5, 7]);
+        assert_eq!(first[1].source, "refund");
+        assert_eq!(first[1].mentions[0].tag, "logistics.speed");
+        assert_eq!(store.consumer_items("c-2").expect("c-2").len(), 1);
+        let record = store
+            .consumer_record("c-1")
+            .expect("record")
+            .expect("known");
+        assert_eq!((record.last_feedback_at, record.updated_at), (300, 400));
+        drop(store);
+        // Opening again finds nothing left to move.
+        let store = Store::open(directory.path(), false).expect("reopened");
+        assert_eq!(store.consumer_items("c-1").expect("c-1").len(), 2);
     }
 }

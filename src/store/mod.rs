@@ -240,7 +240,7 @@ impl Store {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let connection = Connection::open(data_dir.join("xinsheng.db"))?;
+        let mut connection = Connection::open(data_dir.join("xinsheng.db"))?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(
@@ -255,6 +255,7 @@ impl Store {
         // the SQL parser once per item: a third of the profile projection).
         connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         connection.pragma_update(None, "cache_size", -32_768)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 8_192)?;
         connection.execute_batch(SCHEMA)?;
         add_missing_columns(&connection)?;
         connection.execute_batch(conversations::SCHEMA)?;
@@ -262,6 +263,7 @@ impl Store {
         connection.execute_batch(events::SCHEMA)?;
         connection.execute_batch(outbox::SCHEMA)?;
         connection.execute_batch(consumers::SCHEMA)?;
+        consumers::migrate(&mut connection)?;
         connection.execute_batch(followups::SCHEMA)?;
         connection.execute_batch(raw_texts::SCHEMA)?;
         Ok(Store {
