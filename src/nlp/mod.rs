@@ -13,6 +13,7 @@ pub mod keywords;
 pub mod language;
 pub mod lexicon;
 pub mod model;
+pub mod ngrams;
 pub mod normalise;
 pub mod pii;
 pub mod refund_reasons;
