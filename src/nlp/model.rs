@@ -175,6 +175,41 @@ struct Row {
     mentions: Vec<usize>,
 }
 
+/// A model output for some rows of a batch, `width` values per row, looked
+/// up by row index (empty for rows that were not run).
+struct RowValues {
+    width: usize,
+    /// Row index → its position in `values`; `u32::MAX`: not run.
+    slots: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl RowValues {
+    fn new(rows: usize, selected: usize, width: usize) -> RowValues {
+        RowValues {
+            width,
+            slots: vec![u32::MAX; rows],
+            values: Vec::with_capacity(selected * width),
+        }
+    }
+
+    fn set(&mut self, row: usize, values: &[f32]) {
+        self.slots[row] = (self.values.len() / self.width) as u32;
+        self.values.extend_from_slice(values);
+    }
+}
+
+impl std::ops::Index<usize> for RowValues {
+    type Output = [f32];
+
+    fn index(&self, row: usize) -> &[f32] {
+        match self.slots[row] {
+            u32::MAX => &[],
+            slot => &self.values[slot as usize * self.width..(slot as usize + 1) * self.width],
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum TaggerPart<'a> {
     Tags,
@@ -236,6 +271,9 @@ pub struct ModelTagger {
     tokenizer: tokenizers::Tokenizer,
     unknown_id: u32,
     separator_id: u32,
+    /// The vocabulary's id of each character of the Basic Multilingual
+    /// Plane, as one-character tokens (most tokens) are looked up.
+    char_ids: Vec<u32>,
     known_keys: KnownKeys,
     spec: ModelSpec,
     sentiment: SessionPool,
@@ -296,6 +334,16 @@ impl ModelTagger {
                 "separator {:?} differs from the service's {CLAUSE_SEPARATOR:?}",
                 spec.separator
             )));
+        }
+
+        let mut char_ids = vec![unknown_id; 0x1_0000];
+        for (token, id) in tokenizer.get_vocab(true) {
+            let mut chars = token.chars();
+            if let (Some(ch), None) = (chars.next(), chars.next()) {
+                if let Some(slot) = char_ids.get_mut(ch as usize) {
+                    *slot = id;
+                }
+            }
         }
 
         let environment = runtime(onnxruntime_library)?;
@@ -376,6 +424,7 @@ impl ModelTagger {
             tokenizer,
             unknown_id,
             separator_id,
+            char_ids,
             known_keys,
             spec,
             sentiment,
@@ -390,6 +439,12 @@ impl ModelTagger {
     }
 
     fn id(&self, token: &str) -> u32 {
+        let mut chars = token.chars();
+        if let (Some(ch), None) = (chars.next(), chars.next()) {
+            if let Some(&id) = self.char_ids.get(ch as usize) {
+                return id;
+            }
+        }
         self.tokenizer.token_to_id(token).unwrap_or(self.unknown_id)
     }
 
@@ -419,8 +474,7 @@ impl ModelTagger {
         Ok(probs)
     }
 
-    /// One part of the tagger for the `selected` rows, indexed like `rows`
-    /// (empty for rows not selected): tag probabilities (`[tags]`) or, given
+    /// One part of the tagger for the `selected` rows: tag probabilities (`[tags]`) or, given
     /// the rows' sentiment, polarities (`[tags * 3]`). The parts have their
     /// own inputs; the other part gets zero rows, so that it costs nothing.
     fn run_tagger(
@@ -428,7 +482,7 @@ impl ModelTagger {
         rows: &[Row],
         selected: &[usize],
         part: TaggerPart<'_>,
-    ) -> Result<Vec<Vec<f32>>, String> {
+    ) -> Result<RowValues, String> {
         let columns = self.spec.tagger.lexicon_inputs.len();
         let mentions = self.spec.tagger.mention_inputs.len();
         let (output, width) = match part {
@@ -438,7 +492,7 @@ impl ModelTagger {
                 self.spec.tagger.tags.len() * self.polarities.len(),
             ),
         };
-        let mut probs = vec![Vec::new(); rows.len()];
+        let mut probs = RowValues::new(rows.len(), selected.len(), width);
         let model = match part {
             TaggerPart::Tags => TAGGER,
             // Polarities do not read the n-grams: any order will do.
@@ -481,7 +535,7 @@ impl ModelTagger {
                     .try_extract_tensor::<f32>()
                     .map_err(|error| error.to_string())?;
                 for (position, &row) in chunk.iter().enumerate() {
-                    probs[row] = values[position * width..(position + 1) * width].to_vec();
+                    probs.set(row, &values[position * width..(position + 1) * width]);
                 }
                 Ok(())
             })?;
