@@ -548,8 +548,8 @@ impl ModelTagger {
     /// clauses joined by the separator); and whether the item has any
     /// character at all.
     fn item_rows(&self, prepared: &PreparedText, findings: &RuleFindings) -> (Vec<Row>, bool) {
-        let mut chars: Vec<u32> = Vec::new();
-        let mut words: Vec<u32> = Vec::new();
+        let mut chars: Vec<u32> = Vec::with_capacity(prepared.chars.len() + prepared.clauses.len());
+        let mut words: Vec<u32> = Vec::with_capacity(prepared.chars.len() + prepared.clauses.len());
         // Per clause: its characters and words in `chars`, `words`.
         let mut spans = Vec::with_capacity(prepared.clauses.len());
         let mut rows = Vec::with_capacity(prepared.clauses.len() + 1);

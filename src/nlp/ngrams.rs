@@ -189,7 +189,11 @@ impl SequenceRows {
     /// Characters (`trigrams`) or words.
     pub fn of(known: &KnownKeys, ids: &[u32], kinds: [Kind; 3], trigrams: bool) -> SequenceRows {
         let id = |p: usize| ids.get(p).copied().unwrap_or(0);
-        let mut rows = SequenceRows::default();
+        let mut rows = SequenceRows {
+            uni: Vec::with_capacity(ids.len()),
+            bi: Vec::with_capacity(ids.len()),
+            tri: Vec::with_capacity(if trigrams { ids.len() } else { 0 }),
+        };
         for p in 0..ids.len() {
             rows.uni.push(known.rows(unigram(id(p), kinds[0])));
             rows.bi.push(known.rows(bigram(id(p), id(p + 1), kinds[1])));
