@@ -182,6 +182,7 @@ struct RowValues {
     /// Row index → its position in `values`; `u32::MAX`: not run.
     slots: Vec<u32>,
     values: Vec<f32>,
+    set: u32,
 }
 
 impl RowValues {
@@ -190,11 +191,13 @@ impl RowValues {
             width,
             slots: vec![u32::MAX; rows],
             values: Vec::with_capacity(selected * width),
+            set: 0,
         }
     }
 
     fn set(&mut self, row: usize, values: &[f32]) {
-        self.slots[row] = (self.values.len() / self.width) as u32;
+        self.slots[row] = self.set;
+        self.set += 1;
         self.values.extend_from_slice(values);
     }
 }
