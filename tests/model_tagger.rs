@@ -162,7 +162,9 @@ fn missing_or_corrupt_model_files_are_named() {
         "model.json",
         "tokenizer.json",
         "sentiment.onnx",
+        "sentiment.keys",
         "tagger.onnx",
+        "tagger.keys",
     ] {
         std::fs::copy(root().join("models").join(file), dir.path().join(file)).expect("copy");
     }
@@ -172,6 +174,22 @@ fn missing_or_corrupt_model_files_are_named() {
         .expect("corrupt model refused");
     assert!(matches!(error, AnalyserError::Model(_)));
     assert!(error.to_string().contains("tagger.onnx"), "{error}");
+
+    // Keys that are not the model's own (here the other model's) are refused.
+    std::fs::copy(
+        root().join("models/tagger.onnx"),
+        dir.path().join("tagger.onnx"),
+    )
+    .expect("copy");
+    std::fs::copy(
+        root().join("models/sentiment.keys"),
+        dir.path().join("tagger.keys"),
+    )
+    .expect("copy");
+    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
+        .err()
+        .expect("mismatched keys refused");
+    assert!(error.to_string().contains("tagger.keys"), "{error}");
 
     std::fs::remove_file(dir.path().join("sentiment.onnx")).expect("remove");
     let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))

@@ -41,3 +41,40 @@ def text_keys(char_ids, word_ids):
     ])
     return keys[keys != NO_KEY]
 
+
+
+def table_rows(known_keys, char_ids, word_ids):
+    """The model input of one text: for each of its keys that is known (in
+    `known_keys`, sorted), that key's row of the weight table, 1-based in
+    key order (row 0 is the padding row); in text_keys order, unknown keys
+    left out. The service computes the same in Rust (src/nlp/ngrams.rs)."""
+    keys = text_keys(char_ids, word_ids)
+    if len(known_keys) == 0:
+        return np.zeros(0, np.int64)
+    pos = np.minimum(np.searchsorted(known_keys, keys), len(known_keys) - 1)
+    return (pos[known_keys[pos] == keys] + 1).astype(np.int64)
+
+
+KEYS_MAGIC = b"XSKEYS01"
+
+
+def write_keys(path, keys):
+    """The known keys of a model, the table rows 1.. in order: magic, count
+    (u64), keys (i64), little-endian."""
+    keys = np.asarray(keys, dtype=np.int64)
+    assert (np.diff(keys) > 0).all(), "keys must be sorted and unique"
+    with open(path, "wb") as f:
+        f.write(KEYS_MAGIC)
+        f.write(np.uint64(len(keys)).astype("<u8").tobytes())
+        f.write(keys.astype("<i8").tobytes())
+
+
+def read_keys(path):
+    data = open(path, "rb").read()
+    if data[:8] != KEYS_MAGIC:
+        raise ValueError(f"{path}: not a keys file")
+    count = int(np.frombuffer(data[8:16], "<u8")[0])
+    keys = np.frombuffer(data[16:], "<i8").astype(np.int64)
+    if len(keys) != count:
+        raise ValueError(f"{path}: {len(keys)} keys, header says {count}")
+    return keys

@@ -15,6 +15,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import hashing  # noqa: E402
 from train import decide, item_tokens, pad, read_jsonl, run_features  # noqa: E402
 
 
@@ -32,6 +33,9 @@ def main():
                                      if tokens else [], dtype=np.int64)
     sentiment = ort.InferenceSession(str(models / spec["sentiment"]["file"]), providers=["CPUExecutionProvider"])
     tagger = ort.InferenceSession(str(models / spec["tagger"]["file"]), providers=["CPUExecutionProvider"])
+    sentiment_keys = hashing.read_keys(models / spec["sentiment"]["keys"])
+    tagger_keys = hashing.read_keys(models / spec["tagger"]["keys"])
+    rows = lambda keys, seqs: pad([hashing.table_rows(keys, c, w) for c, w in seqs])
     tags = spec["tagger"]["tags"]
     lex_index = {name: k for k, name in enumerate(spec["tagger"]["lexicon_inputs"])}
     items = read_jsonl(args.input)
@@ -39,12 +43,12 @@ def main():
     for item in items:
         cl = clauses[item["id"]]
         chars, words = item_tokens(cl)
-        p = sentiment.run(["probs"], {"char_ids": pad([encode(chars)]), "word_ids": pad([encode(words)])})[0][0, 0]
+        item_seq = (encode(chars), encode(words))
+        p = sentiment.run(["probs"], {"rows": rows(sentiment_keys, [item_seq])})[0][0, 0]
         record = {"id": item["id"], "sentiment": "pos" if p >= spec["sentiment"]["threshold"] else "neg", "tags": []}
         if cl:
-            ci = pad([encode(c["chars"]) for c in cl])
-            wi = pad([encode(c["words"]) for c in cl])
-            cs = sentiment.run(["probs"], {"char_ids": ci, "word_ids": wi})[0][:, :1]
+            seqs = [(encode(c["chars"]), encode(c["words"])) for c in cl]
+            cs = sentiment.run(["probs"], {"rows": rows(sentiment_keys, seqs)})[0][:, :1]
             lex = np.zeros((len(cl), len(lex_index)), np.float32)
             for k, c in enumerate(cl):
                 for hit in c["lexicon"]:
@@ -55,15 +59,14 @@ def main():
                 for tag in c["mentions"]:
                     if tag in tags:
                         mentions[k, tags.index(tag)] = 1.0
-            rows_c, rows_w = [encode(c["chars"]) for c in cl], [encode(c["words"]) for c in cl]
             feeds = {"lexicon": lex, "clause_sentiment": cs, "mentions": mentions}
             if spec["tagger"].get("item_rows"):
-                rows_c.append(encode(chars))
-                rows_w.append(encode(words))
+                seqs.append(item_seq)
                 feeds = {"lexicon": np.vstack([lex, lex.max(axis=0)]),
                          "clause_sentiment": np.vstack([cs, [[p]]]).astype(np.float32),
                          "mentions": np.vstack([mentions, mentions.max(axis=0)])}
-            feeds["char_ids"], feeds["word_ids"] = pad(rows_c), pad(rows_w)
+            feeds["rows"] = rows(tagger_keys, seqs)
+            feeds["polarity_lexicon"] = feeds["lexicon"]
             tag_p, pol_p = tagger.run(["tag_probs", "polarity_probs"], feeds)
             record["tags"] = [{"tag": t, "polarity": pol}
                               for t, pol in decide(tag_p, pol_p, tags, spec["tagger"]["thresholds"])]

@@ -1,9 +1,9 @@
 """Smoke test of the training pipeline, run by `make test` (seconds, no GPU).
 
 Trains both models on a small slice of the corpus into a temporary
-directory, then checks that the files load, that ONNX and numpy agree on the
-n-gram keys, and that the Rust service and predict.py give the same answers
-with the written models. Without ../shared/data (a clone elsewhere) the
+directory, then checks that the files load, that the graphs score the known
+n-gram keys as numpy does, and that the Rust service (which computes the keys
+itself) and predict.py give the same answers with the written models. Without ../shared/data (a clone elsewhere) the
 corpus-backed test is skipped, saying why.
 """
 import json, os, pathlib, subprocess, sys, tempfile, unittest
@@ -28,7 +28,7 @@ def xinsheng_binary():
 
 
 class HashingGraphTest(unittest.TestCase):
-    def test_onnx_graph_computes_the_numpy_keys(self):
+    def test_graph_scores_the_known_keys_like_numpy(self):
         import onnxruntime as ort
         rng = np.random.default_rng(7)
         docs = [(rng.integers(1, 40, size=rng.integers(1, 9)), rng.integers(1, 40, size=rng.integers(0, 6)))
@@ -40,19 +40,20 @@ class HashingGraphTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path = pathlib.Path(tmp) / "m.onnx"
             onnx_export.linear_ngram_model(path, keys, table, np.zeros(1, np.float32))
+            np.testing.assert_array_equal(hashing.read_keys(onnx_export.keys_path(path)), keys)
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            width_c = max(len(c) for c, _ in docs)
-            width_w = max(max(len(w) for _, w in docs), 1)
-            chars = np.zeros((len(docs), width_c), np.int64)
-            words = np.zeros((len(docs), width_w), np.int64)
-            for i, (c, w) in enumerate(docs):
-                chars[i, :len(c)], words[i, :len(w)] = c, w
-            got = session.run(["probs"], {"char_ids": chars, "word_ids": words})[0][:, 0]
+            rows = [hashing.table_rows(keys, c, w) for c, w in docs]
+            width = max(len(r) for r in rows)
+            feed = np.zeros((len(docs), width), np.int64)
+            for i, r in enumerate(rows):
+                feed[i, :len(r)] = r
+            got = session.run(["probs"], {"rows": feed})[0][:, 0]
         table16 = table.astype(np.float16).astype(np.float32)
         for i, (c, w) in enumerate(docs):
             k = hashing.text_keys(c, w)
             pos = np.searchsorted(keys, k).clip(0, len(keys) - 1)
             pos = pos[keys[pos] == k]
+            np.testing.assert_array_equal(rows[i], pos + 1)
             total = table16[pos].sum(axis=0)
             expected = 1 / (1 + np.exp(-total[0] / np.sqrt(max(total[1], 1e-6))))
             self.assertAlmostEqual(float(got[i]), float(expected), places=5)

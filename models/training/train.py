@@ -22,8 +22,9 @@ Steps:
     clauses (single clause; else the clauses where the rules saw the tag; else,
     after a first fit, the clause the model scores highest). Per-tag
     thresholds are chosen on the validation batch.
- 6. Both models are written as ONNX (onnx_export.py); every reported metric is
-    computed by running the exported files with onnxruntime.
+ 6. Both models are written as ONNX, each with its keys file (onnx_export.py);
+    every reported metric is computed by running the exported files with
+    onnxruntime.
 """
 import argparse, collections, datetime, functools, glob, hashlib, importlib.util, json, os, pathlib, \
     subprocess, sys, time, zlib
@@ -168,18 +169,23 @@ def pad(arrays):
 
 @functools.lru_cache(maxsize=None)
 def onnx_session(path):
-    """One session per exported file: loading the sentiment model's 785k keys takes seconds."""
+    """One session per exported file, with the model's known keys."""
     import onnxruntime as ort
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session, hashing.read_keys(onnx_export.keys_path(path))
+
+
+def model_rows(path, seqs):
+    """The `rows` input of a model for (char ids, word ids) sequences."""
+    keys = onnx_session(str(path))[1]
+    return pad([hashing.table_rows(keys, c, w) for c, w in seqs])
 
 
 def onnx_probs(path, seqs, batch=512):
-    session = onnx_session(str(path))
+    session = onnx_session(str(path))[0]
     out = []
     for s in range(0, len(seqs), batch):
-        part = seqs[s:s + batch]
-        feeds = {"char_ids": pad([c for c, _ in part]), "word_ids": pad([w for _, w in part])}
-        out.append(session.run(["probs"], feeds)[0])
+        out.append(session.run(["probs"], {"rows": model_rows(path, seqs[s:s + batch])})[0])
     return np.vstack(out) if out else np.zeros((0, 1), np.float32)
 
 
@@ -433,13 +439,13 @@ def main():
                              W[n_ngram:n_ngram + n_lex], W[n_ngram + n_lex:], coef, pol_bias)
 
     def review_outputs(ids):
-        session = onnx_session(str(tagger_path))
+        session = onnx_session(str(tagger_path))[0]
         result = {}
         for i in ids:
             rs = row_of[i] + ([item_row_of[i]] if i in item_row_of else [])
             tag_p, pol_p = session.run(["tag_probs", "polarity_probs"], {
-                "char_ids": pad([rows[r][1] for r in rs]), "word_ids": pad([rows[r][2] for r in rs]),
-                "lexicon": lex_all[rs], "clause_sentiment": clause_sentiment[rs],
+                "rows": model_rows(tagger_path, [(rows[r][1], rows[r][2]) for r in rs]),
+                "lexicon": lex_all[rs], "polarity_lexicon": lex_all[rs], "clause_sentiment": clause_sentiment[rs],
                 "mentions": mention_all[rs]})
             result[i] = (tag_p, pol_p)
         return result
@@ -477,15 +483,16 @@ def main():
     log(f"validation gold polarity -> predicted: {dict(sorted(confusion.items()))}")
 
     digest = hashlib.sha256()
-    for path in (out / "tokenizer.json", sentiment_path, tagger_path):
+    for path in (out / "tokenizer.json", sentiment_path, onnx_export.keys_path(sentiment_path), tagger_path,
+                 onnx_export.keys_path(tagger_path)):
         digest.update(path.read_bytes())
     version = f"xs-{datetime.date.today():%Y.%m.%d}+{digest.hexdigest()[:8]}"
     spec = {
         "version": version,
         "tokenizer": "tokenizer.json",
         "separator": "[SEP]",
-        "sentiment": {"file": "sentiment.onnx", "threshold": 0.5},
-        "tagger": {"file": "tagger.onnx", "tags": tags, "polarities": list(POLARITIES),
+        "sentiment": {"file": "sentiment.onnx", "keys": "sentiment.keys", "threshold": 0.5},
+        "tagger": {"file": "tagger.onnx", "keys": "tagger.keys", "tags": tags, "polarities": list(POLARITIES),
                    "lexicon_inputs": lexicon_inputs, "mention_inputs": tags, "thresholds": thresholds,
                    "item_rows": bool(args.item_rows)},
     }

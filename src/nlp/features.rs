@@ -25,22 +25,61 @@ pub struct ClauseTokens {
 }
 
 pub fn clause_tokens(segmenter: &Segmenter, clause_text: &str) -> ClauseTokens {
-    let chars = clause_text
-        .chars()
-        .filter(|ch| !ch.is_whitespace())
-        .map(|ch| ch.to_lowercase().collect())
-        .collect();
-    let words = segmenter
-        .words(clause_text)
-        .into_iter()
-        .filter(|token| token.word.chars().any(char::is_alphanumeric))
-        .map(|token| token.word.to_lowercase())
-        .collect();
-    ClauseTokens { chars, words }
+    let mut tokens = ClauseTokens::default();
+    for_each_clause_token(
+        segmenter,
+        clause_text,
+        |token| tokens.chars.push(token.to_string()),
+        |token| tokens.words.push(token.to_string()),
+    );
+    tokens
+}
+
+/// The tokens of [`clause_tokens`] in the same order, characters first,
+/// handed out without allocating each one (serving reads them once, to look
+/// up their ids).
+pub fn for_each_clause_token(
+    segmenter: &Segmenter,
+    clause_text: &str,
+    mut on_char: impl FnMut(&str),
+    mut on_word: impl FnMut(&str),
+) {
+    let mut buffer = [0u8; 4];
+    let mut long = String::new();
+    for ch in clause_text.chars().filter(|ch| !ch.is_whitespace()) {
+        let mut lower = ch.to_lowercase();
+        match (lower.next(), lower.len()) {
+            (Some(single), 0) => on_char(single.encode_utf8(&mut buffer)),
+            _ => {
+                // A few characters lowercase to two ("İ" → "i̇").
+                long.clear();
+                long.extend(ch.to_lowercase());
+                on_char(&long);
+            }
+        }
+    }
+    for token in segmenter.words(clause_text) {
+        if !token.word.chars().any(char::is_alphanumeric) {
+            continue;
+        }
+        if is_lowercase(token.word) {
+            on_word(token.word);
+        } else {
+            on_word(&token.word.to_lowercase());
+        }
+    }
+}
+
+/// `text.to_lowercase() == text`, without building the lowercase copy.
+fn is_lowercase(text: &str) -> bool {
+    text.chars().all(|ch| {
+        let mut lower = ch.to_lowercase();
+        lower.next() == Some(ch) && lower.len() == 0
+    })
 }
 
 /// `tag:polarity`, the name of one rule feature and of one model output.
-fn signal_name(tag: &str, polarity: Polarity) -> String {
+pub fn signal_name(tag: &str, polarity: Polarity) -> String {
     format!("{tag}:{}", polarity.as_str())
 }
 
@@ -90,6 +129,33 @@ fn mentioned_tags(
     tags
 }
 
+/// The rules' findings in one clause, as lexicon indices: what
+/// [`ClauseFeatures::lexicon`] and [`ClauseFeatures::mentions`] name.
+pub struct ClauseSignals {
+    /// `(lexicon tag, polarity)` of each rule hit.
+    pub hits: Vec<(usize, Polarity)>,
+    /// Lexicon tags mentioned.
+    pub mentions: Vec<usize>,
+}
+
+pub fn clause_signals(
+    lexicon: &Lexicon,
+    prepared: &PreparedText,
+    findings: &RuleFindings,
+    index: usize,
+) -> ClauseSignals {
+    let clause = &prepared.clauses[index];
+    ClauseSignals {
+        hits: findings
+            .hits
+            .iter()
+            .filter(|hit| hit.clause == index)
+            .map(|hit: &ClauseHit| (hit.tag, hit.polarity))
+            .collect(),
+        mentions: mentioned_tags(lexicon, prepared, clause.start, clause.end),
+    }
+}
+
 /// Features of every clause of one prepared text.
 pub fn item_features(
     lexicon: &Lexicon,
@@ -97,30 +163,28 @@ pub fn item_features(
     prepared: &PreparedText,
     findings: &RuleFindings,
 ) -> Vec<ClauseFeatures> {
-    let tag_id = |hit: &ClauseHit| lexicon.tags[hit.tag].id.clone();
     prepared
         .clauses
         .iter()
         .enumerate()
         .map(|(index, clause)| {
             let text: String = prepared.chars[clause.start..clause.end].iter().collect();
-            let rule_hits = findings
-                .hits
-                .iter()
-                .filter(|hit| hit.clause == index)
-                .map(|hit| signal_name(&tag_id(hit), hit.polarity))
-                .collect();
-            let mentions = mentioned_tags(lexicon, prepared, clause.start, clause.end)
-                .into_iter()
-                .map(|tag| lexicon.tags[tag].id.clone())
-                .collect();
+            let signals = clause_signals(lexicon, prepared, findings, index);
             ClauseFeatures {
                 start: clause.start,
                 end: clause.end,
                 tokens: clause_tokens(segmenter, &text),
                 text,
-                lexicon: rule_hits,
-                mentions,
+                lexicon: signals
+                    .hits
+                    .into_iter()
+                    .map(|(tag, polarity)| signal_name(&lexicon.tags[tag].id, polarity))
+                    .collect(),
+                mentions: signals
+                    .mentions
+                    .into_iter()
+                    .map(|tag| lexicon.tags[tag].id.clone())
+                    .collect(),
             }
         })
         .collect()

@@ -13,6 +13,7 @@ pub mod keywords;
 pub mod language;
 pub mod lexicon;
 pub mod model;
+pub mod ngrams;
 pub mod normalise;
 pub mod pii;
 pub mod refund_reasons;
@@ -70,7 +71,8 @@ pub enum AnalyserError {
 impl Analyser {
     pub fn load(lexicon_dir: &Path, choice: &TaggerChoice) -> Result<Analyser, AnalyserError> {
         let lexicon = Arc::new(Lexicon::load(lexicon_dir)?);
-        let segmenter = Segmenter::new(&lexicon);
+        // Two dictionaries to parse at start: in parallel.
+        let (segmenter, keywords) = rayon::join(|| Segmenter::new(&lexicon), KeywordExtractor::new);
         let tagger: Box<dyn Tagger> = match choice {
             TaggerChoice::Lexicon => Box::new(LexiconTagger::new(lexicon.clone())),
             TaggerChoice::Model {
@@ -87,7 +89,7 @@ impl Analyser {
             rules: LexiconTagger::new(lexicon.clone()),
             lexicon,
             segmenter,
-            keywords: KeywordExtractor::new(),
+            keywords,
             tagger,
         })
     }

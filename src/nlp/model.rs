@@ -4,7 +4,9 @@
 //!
 //! Per batch of texts:
 //! 1. every clause (and every whole item) becomes character and word ids
-//!    ([`item_features`], the code training used);
+//!    (cut by [`features`](super::features), the code training used), and
+//!    those become n-gram keys ([`ngrams`](super::ngrams)); the input of
+//!    each model is the table rows of the keys it knows;
 //! 2. `sentiment.onnx` scores items and clauses in one run;
 //! 3. `tagger.onnx` scores every clause (and the whole item, which sees the
 //!    context a clause lacks) for every tag, given its n-grams, the rules'
@@ -30,8 +32,9 @@ use ort::value::Tensor;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
-use super::features::{item_features, CLAUSE_SEPARATOR};
+use super::features::{clause_signals, for_each_clause_token, signal_name, CLAUSE_SEPARATOR};
 use super::lexicon::Lexicon;
+use super::ngrams::{parse_keys, Kind, KnownKeys, SequenceRows};
 use super::segment::Segmenter;
 use super::tagger::{LexiconTagger, PreparedText, RuleFindings, Tagger, TaggerOutput};
 use crate::feedback::{library_of, Evidence, Polarity, TagMention};
@@ -57,12 +60,15 @@ pub struct ModelSpec {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SentimentSpec {
     pub file: String,
+    /// The model's known n-gram keys (`onnx_export.py`).
+    pub keys: String,
     pub threshold: f32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TaggerSpec {
     pub file: String,
+    pub keys: String,
     pub tags: Vec<String>,
     pub polarities: Vec<String>,
     pub lexicon_inputs: Vec<String>,
@@ -74,8 +80,10 @@ pub struct TaggerSpec {
     pub item_rows: bool,
 }
 
-/// Rows are run in chunks of similar length so padding stays small.
-const ROWS_PER_RUN: usize = 512;
+/// Rows are run in chunks of similar length so padding stays small, and
+/// small enough that a run's gathered table rows stay in cache: 512 rows per
+/// run took a fifth more CPU time and three times the memory of 128.
+const ROWS_PER_RUN: usize = 128;
 
 static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -142,22 +150,77 @@ impl SessionPool {
         Ok(SessionPool { sessions })
     }
 
+    /// A `metadata_props` entry of the model.
+    fn metadata(&self, key: &str) -> Option<String> {
+        self.sessions[0].lock().metadata().ok()?.custom(key)
+    }
+
     fn with<R>(&self, run: impl FnOnce(&mut Session) -> R) -> R {
         let slot = rayon::current_thread_index().unwrap_or(0) % self.sessions.len();
         run(&mut self.sessions[slot].lock())
     }
 }
 
-/// One model row (a clause or a whole item): its ids and, for the tagger,
-/// the rules' findings in it.
+/// Which model a table row belongs to, as indexed in [`KnownKeys`].
+const SENTIMENT: usize = 0;
+const TAGGER: usize = 1;
+
+/// One model row (a clause or a whole item): the table rows of its known
+/// n-gram keys in each model and, for the tagger, the rules' findings in it
+/// (as the columns that are 1).
 #[derive(Debug, Clone, Default)]
 struct Row {
-    chars: Vec<i64>,
-    words: Vec<i64>,
-    lexicon: Vec<f32>,
-    mentions: Vec<f32>,
+    keys: [Vec<i64>; 2],
+    lexicon: Vec<usize>,
+    mentions: Vec<usize>,
 }
 
+/// A model output for some rows of a batch, `width` values per row, looked
+/// up by row index (empty for rows that were not run).
+struct RowValues {
+    width: usize,
+    /// Row index → its position in `values`; `u32::MAX`: not run.
+    slots: Vec<u32>,
+    values: Vec<f32>,
+    set: u32,
+}
+
+impl RowValues {
+    fn new(rows: usize, selected: usize, width: usize) -> RowValues {
+        RowValues {
+            width,
+            slots: vec![u32::MAX; rows],
+            values: Vec::with_capacity(selected * width),
+            set: 0,
+        }
+    }
+
+    fn set(&mut self, row: usize, values: &[f32]) {
+        self.slots[row] = self.set;
+        self.set += 1;
+        self.values.extend_from_slice(values);
+    }
+}
+
+impl std::ops::Index<usize> for RowValues {
+    type Output = [f32];
+
+    fn index(&self, row: usize) -> &[f32] {
+        match self.slots[row] {
+            u32::MAX => &[],
+            slot => &self.values[slot as usize * self.width..(slot as usize + 1) * self.width],
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum TaggerPart<'a> {
+    Tags,
+    /// Given the sentiment of every row asked for, indexed like the rows.
+    Polarities(&'a [f32]),
+}
+
+/// `rows` as one `[rows, longest]` tensor, padded with row 0 (zeros).
 fn padded(rows: &[&[i64]]) -> Result<Tensor<i64>, String> {
     let width = rows.iter().map(|row| row.len()).max().unwrap_or(0).max(1);
     let mut data = vec![0i64; rows.len() * width];
@@ -167,10 +230,14 @@ fn padded(rows: &[&[i64]]) -> Result<Tensor<i64>, String> {
     Tensor::from_array(([rows.len(), width], data)).map_err(|error| error.to_string())
 }
 
-/// `selected` rows in chunks of similar length.
-fn length_chunks(rows: &[Row], selected: impl Iterator<Item = usize>) -> Vec<Vec<usize>> {
+/// `selected` rows in chunks of similar length in `model`'s input.
+fn length_chunks(
+    rows: &[Row],
+    model: usize,
+    selected: impl Iterator<Item = usize>,
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = selected.collect();
-    order.sort_by_key(|&index| rows[index].chars.len() + rows[index].words.len());
+    order.sort_by_key(|&index| rows[index].keys[model].len());
     order.chunks(ROWS_PER_RUN).map(<[usize]>::to_vec).collect()
 }
 
@@ -182,22 +249,46 @@ fn column_index(names: &[String]) -> HashMap<String, usize> {
         .collect()
 }
 
+/// A model's keys file, checked against the digest its graph records.
+fn read_keys(path: &Path, model_path: &Path, model: &SessionPool) -> Result<Vec<i64>, ModelError> {
+    let expected = model
+        .metadata("keys_sha256")
+        .ok_or_else(|| ModelError::File {
+            path: model_path.to_path_buf(),
+            message: "records no keys_sha256: not a model written by onnx_export.py".to_string(),
+        })?;
+    let file_error = |message: String| ModelError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(file_error("not found".to_string()));
+    }
+    let bytes = std::fs::read(path).map_err(|error| file_error(error.to_string()))?;
+    parse_keys(&bytes, &expected).map_err(|error| file_error(error.to_string()))
+}
+
 pub struct ModelTagger {
     rules: LexiconTagger,
     segmenter: Segmenter,
     tokenizer: tokenizers::Tokenizer,
-    unknown_id: i64,
-    separator_id: i64,
+    unknown_id: u32,
+    separator_id: u32,
+    /// The vocabulary's id of each character of the Basic Multilingual
+    /// Plane, as one-character tokens (most tokens) are looked up.
+    char_ids: Vec<u32>,
+    known_keys: KnownKeys,
     spec: ModelSpec,
     sentiment: SessionPool,
     tagger: SessionPool,
     /// Lexicon tag index → the models' tag index; `None` for a deployment's
     /// own tag, which keeps the rules' verdict.
     model_tag_of: Vec<Option<usize>>,
-    /// `tag:polarity` rule hit → column of the `lexicon` input.
-    lexicon_columns: HashMap<String, usize>,
-    /// Mentioned tag → column of the `mentions` input.
-    mention_columns: HashMap<String, usize>,
+    /// Lexicon tag index × polarity ([`Polarity::ALL`] order) → column of the
+    /// `lexicon` input for that `tag:polarity` rule hit.
+    lexicon_columns: Vec<[Option<usize>; 3]>,
+    /// Lexicon tag index → column of the `mentions` input.
+    mention_columns: Vec<Option<usize>>,
     thresholds: Vec<f32>,
     polarities: Vec<Polarity>,
     version: String,
@@ -237,7 +328,6 @@ impl ModelTagger {
         let special = |token: &str| {
             tokenizer
                 .token_to_id(token)
-                .map(i64::from)
                 .ok_or_else(|| tokenizer_error(format!("vocabulary lacks {token}")))
         };
         let unknown_id = special("[UNK]")?;
@@ -249,25 +339,42 @@ impl ModelTagger {
             )));
         }
 
+        let mut char_ids = vec![unknown_id; 0x1_0000];
+        for (token, id) in tokenizer.get_vocab(true) {
+            let mut chars = token.chars();
+            if let (Some(ch), None) = (chars.next(), chars.next()) {
+                if let Some(slot) = char_ids.get_mut(ch as usize) {
+                    *slot = id;
+                }
+            }
+        }
+
         let environment = runtime(onnxruntime_library)?;
-        let sentiment = SessionPool::open(
-            &environment,
-            &model_dir.join(&spec.sentiment.file),
-            &["char_ids", "word_ids"],
-            &["probs"],
-        )?;
+        let sentiment_path = model_dir.join(&spec.sentiment.file);
+        let sentiment = SessionPool::open(&environment, &sentiment_path, &["rows"], &["probs"])?;
+        let tagger_path = model_dir.join(&spec.tagger.file);
         let tagger = SessionPool::open(
             &environment,
-            &model_dir.join(&spec.tagger.file),
+            &tagger_path,
             &[
-                "char_ids",
-                "word_ids",
+                "rows",
                 "lexicon",
-                "clause_sentiment",
                 "mentions",
+                "polarity_lexicon",
+                "clause_sentiment",
             ],
             &["tag_probs", "polarity_probs"],
         )?;
+        let sentiment_keys = read_keys(
+            &model_dir.join(&spec.sentiment.keys),
+            &sentiment_path,
+            &sentiment,
+        )?;
+        let tagger_keys = read_keys(&model_dir.join(&spec.tagger.keys), &tagger_path, &tagger)?;
+        let mut models = [&[][..], &[][..]];
+        models[SENTIMENT] = &sentiment_keys;
+        models[TAGGER] = &tagger_keys;
+        let known_keys = KnownKeys::new(models);
 
         let polarities = spec
             .tagger
@@ -296,8 +403,23 @@ impl ModelTagger {
                     .ok_or_else(|| spec_error(format!("no threshold for {tag}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let lexicon_columns = column_index(&spec.tagger.lexicon_inputs);
-        let mention_columns = column_index(&spec.tagger.mention_inputs);
+        // Matched by name, as training matched the names `xinsheng features`
+        // wrote.
+        let lexicon_names = column_index(&spec.tagger.lexicon_inputs);
+        let lexicon_columns = lexicon
+            .tags
+            .iter()
+            .map(|tag| {
+                Polarity::ALL
+                    .map(|polarity| lexicon_names.get(&signal_name(&tag.id, polarity)).copied())
+            })
+            .collect();
+        let mention_names = column_index(&spec.tagger.mention_inputs);
+        let mention_columns = lexicon
+            .tags
+            .iter()
+            .map(|tag| mention_names.get(tag.id.as_str()).copied())
+            .collect();
         let version = format!("model:{};lexicon:{}", spec.version, lexicon.version);
         Ok(ModelTagger {
             rules: LexiconTagger::new(lexicon),
@@ -305,6 +427,8 @@ impl ModelTagger {
             tokenizer,
             unknown_id,
             separator_id,
+            char_ids,
+            known_keys,
             spec,
             sentiment,
             tagger,
@@ -317,26 +441,27 @@ impl ModelTagger {
         })
     }
 
-    fn ids(&self, tokens: &[String]) -> Vec<i64> {
-        tokens
-            .iter()
-            .map(|token| {
-                self.tokenizer
-                    .token_to_id(token)
-                    .map_or(self.unknown_id, i64::from)
-            })
-            .collect()
+    fn id(&self, token: &str) -> u32 {
+        let mut chars = token.chars();
+        if let (Some(ch), None) = (chars.next(), chars.next()) {
+            if let Some(&id) = self.char_ids.get(ch as usize) {
+                return id;
+            }
+        }
+        self.tokenizer.token_to_id(token).unwrap_or(self.unknown_id)
     }
 
-    /// Sentiment probability of every row.
-    fn run_sentiment(&self, rows: &[Row]) -> Result<Vec<f32>, String> {
+    /// Sentiment probability of the `selected` rows, indexed like `rows`
+    /// (0 for rows not selected).
+    fn run_sentiment(&self, rows: &[Row], selected: &[usize]) -> Result<Vec<f32>, String> {
         let mut probs = vec![0.0f32; rows.len()];
-        for chunk in length_chunks(rows, 0..rows.len()) {
-            let chars: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].chars.as_slice()).collect();
-            let words: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].words.as_slice()).collect();
+        for chunk in length_chunks(rows, SENTIMENT, selected.iter().copied()) {
+            let keys: Vec<&[i64]> = chunk
+                .iter()
+                .map(|&i| rows[i].keys[SENTIMENT].as_slice())
+                .collect();
             let inputs = ort::inputs! {
-                "char_ids" => padded(&chars)?,
-                "word_ids" => padded(&words)?,
+                "rows" => padded(&keys)?,
             };
             self.sentiment.with(|session| -> Result<(), String> {
                 let outputs = session.run(inputs).map_err(|error| error.to_string())?;
@@ -352,101 +477,143 @@ impl ModelTagger {
         Ok(probs)
     }
 
-    /// Tag and polarity probabilities of the `selected` rows, indexed like
-    /// `rows` (`[tags]`, `[tags * 3]`; empty for rows not selected).
+    /// One part of the tagger for the `selected` rows: tag probabilities (`[tags]`) or, given
+    /// the rows' sentiment, polarities (`[tags * 3]`). The parts have their
+    /// own inputs; the other part gets zero rows, so that it costs nothing.
     fn run_tagger(
         &self,
         rows: &[Row],
-        selected: impl Iterator<Item = usize>,
-        sentiment: &[f32],
-    ) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), String> {
-        let tags = self.spec.tagger.tags.len();
-        let polarities = self.polarities.len();
+        selected: &[usize],
+        part: TaggerPart<'_>,
+    ) -> Result<RowValues, String> {
         let columns = self.spec.tagger.lexicon_inputs.len();
         let mentions = self.spec.tagger.mention_inputs.len();
-        let mut tag_probs = vec![Vec::new(); rows.len()];
-        let mut polarity_probs = vec![Vec::new(); rows.len()];
-        for chunk in length_chunks(rows, selected) {
-            let chars: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].chars.as_slice()).collect();
-            let words: Vec<&[i64]> = chunk.iter().map(|&i| rows[i].words.as_slice()).collect();
-            let floats = |field: fn(&Row) -> &[f32]| -> Vec<f32> {
-                chunk
-                    .iter()
-                    .flat_map(|&i| field(&rows[i]).iter().copied())
-                    .collect()
-            };
-            let tensor = |width: usize, data: Vec<f32>| {
+        let (output, width) = match part {
+            TaggerPart::Tags => ("tag_probs", self.spec.tagger.tags.len()),
+            TaggerPart::Polarities(_) => (
+                "polarity_probs",
+                self.spec.tagger.tags.len() * self.polarities.len(),
+            ),
+        };
+        let mut probs = RowValues::new(rows.len(), selected.len(), width);
+        let model = match part {
+            TaggerPart::Tags => TAGGER,
+            // Polarities do not read the n-grams: any order will do.
+            TaggerPart::Polarities(_) => SENTIMENT,
+        };
+        for chunk in length_chunks(rows, model, selected.iter().copied()) {
+            let flags = |chunk: &[usize], width: usize, field: fn(&Row) -> &[usize]| {
+                let mut data = vec![0.0f32; chunk.len() * width];
+                for (position, &i) in chunk.iter().enumerate() {
+                    for &column in field(&rows[i]) {
+                        data[position * width + column] = 1.0;
+                    }
+                }
                 Tensor::from_array(([chunk.len(), width], data)).map_err(|error| error.to_string())
             };
+            let (tag_rows, polarity_rows): (&[usize], &[usize]) = match part {
+                TaggerPart::Tags => (&chunk, &[]),
+                TaggerPart::Polarities(_) => (&[], &chunk),
+            };
+            let keys: Vec<&[i64]> = tag_rows
+                .iter()
+                .map(|&i| rows[i].keys[TAGGER].as_slice())
+                .collect();
+            let clause_sentiment: Vec<f32> = match part {
+                TaggerPart::Tags => Vec::new(),
+                TaggerPart::Polarities(sentiment) => {
+                    polarity_rows.iter().map(|&i| sentiment[i]).collect()
+                }
+            };
             let inputs = ort::inputs! {
-                "char_ids" => padded(&chars)?,
-                "word_ids" => padded(&words)?,
-                "lexicon" => tensor(columns, floats(|row| &row.lexicon))?,
-                "clause_sentiment" => tensor(1, chunk.iter().map(|&i| sentiment[i]).collect())?,
-                "mentions" => tensor(mentions, floats(|row| &row.mentions))?,
+                "rows" => padded(&keys)?,
+                "lexicon" => flags(tag_rows, columns, |row| &row.lexicon)?,
+                "mentions" => flags(tag_rows, mentions, |row| &row.mentions)?,
+                "polarity_lexicon" => flags(polarity_rows, columns, |row| &row.lexicon)?,
+                "clause_sentiment" => Tensor::from_array(([polarity_rows.len(), 1], clause_sentiment)).map_err(|error| error.to_string())?,
             };
             self.tagger.with(|session| -> Result<(), String> {
                 let outputs = session.run(inputs).map_err(|error| error.to_string())?;
-                let (_, tag_values) = outputs["tag_probs"]
-                    .try_extract_tensor::<f32>()
-                    .map_err(|error| error.to_string())?;
-                let (_, polarity_values) = outputs["polarity_probs"]
+                let (_, values) = outputs[output]
                     .try_extract_tensor::<f32>()
                     .map_err(|error| error.to_string())?;
                 for (position, &row) in chunk.iter().enumerate() {
-                    tag_probs[row] = tag_values[position * tags..(position + 1) * tags].to_vec();
-                    polarity_probs[row] = polarity_values
-                        [position * tags * polarities..(position + 1) * tags * polarities]
-                        .to_vec();
+                    probs.set(row, &values[position * width..(position + 1) * width]);
                 }
                 Ok(())
             })?;
         }
-        Ok((tag_probs, polarity_probs))
+        Ok(probs)
     }
 
-    /// The rows of one item: the whole item first, then its clauses, built by
-    /// [`item_features`], the code `xinsheng features` feeds to training.
-    fn item_rows(&self, prepared: &PreparedText, findings: &RuleFindings) -> Vec<Row> {
-        let flags = |names: &[String], columns: &HashMap<String, usize>| {
-            let mut row = vec![0.0f32; columns.len()];
-            for name in names {
-                if let Some(&column) = columns.get(name.as_str()) {
-                    row[column] = 1.0;
+    /// The rows of one item, the whole item first, then its clauses, cut as
+    /// `xinsheng features` cuts them for training (the whole item is its
+    /// clauses joined by the separator); and whether the item has any
+    /// character at all.
+    fn item_rows(&self, prepared: &PreparedText, findings: &RuleFindings) -> (Vec<Row>, bool) {
+        let mut chars: Vec<u32> = Vec::with_capacity(prepared.chars.len() + prepared.clauses.len());
+        let mut words: Vec<u32> = Vec::with_capacity(prepared.chars.len() + prepared.clauses.len());
+        // Per clause: its characters and words in `chars`, `words`.
+        let mut spans = Vec::with_capacity(prepared.clauses.len());
+        let mut rows = Vec::with_capacity(prepared.clauses.len() + 1);
+        let mut whole = Row::default();
+        for (index, clause) in prepared.clauses.iter().enumerate() {
+            if index > 0 {
+                chars.push(self.separator_id);
+                words.push(self.separator_id);
+            }
+            let text: String = prepared.chars[clause.start..clause.end].iter().collect();
+            let (char_start, word_start) = (chars.len(), words.len());
+            for_each_clause_token(
+                &self.segmenter,
+                &text,
+                |token| chars.push(self.id(token)),
+                |token| words.push(self.id(token)),
+            );
+            spans.push([char_start, chars.len(), word_start, words.len()]);
+            let signals = clause_signals(self.rules.lexicon(), prepared, findings, index);
+            let mut row = Row::default();
+            for (tag, polarity) in signals.hits {
+                let slot = Polarity::ALL.iter().position(|&p| p == polarity);
+                if let Some(column) = slot.and_then(|slot| self.lexicon_columns[tag][slot]) {
+                    row.lexicon.push(column);
                 }
             }
-            row
-        };
-        let mut whole = Row {
-            lexicon: vec![0.0; self.lexicon_columns.len()],
-            mentions: vec![0.0; self.mention_columns.len()],
-            ..Row::default()
-        };
-        let mut rows = Vec::with_capacity(prepared.clauses.len() + 1);
-        let clauses = item_features(self.rules.lexicon(), &self.segmenter, prepared, findings);
-        for (index, clause) in clauses.into_iter().enumerate() {
-            let row = Row {
-                chars: self.ids(&clause.tokens.chars),
-                words: self.ids(&clause.tokens.words),
-                lexicon: flags(&clause.lexicon, &self.lexicon_columns),
-                mentions: flags(&clause.mentions, &self.mention_columns),
-            };
-            if index > 0 {
-                whole.chars.push(self.separator_id);
-                whole.words.push(self.separator_id);
-            }
-            whole.chars.extend_from_slice(&row.chars);
-            whole.words.extend_from_slice(&row.words);
-            for (total, value) in whole.lexicon.iter_mut().zip(&row.lexicon) {
-                *total = total.max(*value);
-            }
-            for (total, value) in whole.mentions.iter_mut().zip(&row.mentions) {
-                *total = total.max(*value);
-            }
+            row.mentions.extend(
+                signals
+                    .mentions
+                    .iter()
+                    .filter_map(|&tag| self.mention_columns[tag]),
+            );
+            whole.lexicon.extend_from_slice(&row.lexicon);
+            whole.mentions.extend_from_slice(&row.mentions);
             rows.push(row);
         }
+        // An n-gram inside a clause has the same key in the clause's row and
+        // in the whole item's: each is looked up once.
+        let char_rows = SequenceRows::of(
+            &self.known_keys,
+            &chars,
+            [Kind::CharUni, Kind::CharBi, Kind::CharTri],
+            true,
+        );
+        let word_rows = SequenceRows::of(
+            &self.known_keys,
+            &words,
+            [Kind::WordUni, Kind::WordBi, Kind::WordBi],
+            false,
+        );
+        for model in [SENTIMENT, TAGGER] {
+            char_rows.push_known(model, 0, chars.len(), &mut whole.keys[model]);
+            word_rows.push_known(model, 0, words.len(), &mut whole.keys[model]);
+            for (row, &[char_start, char_end, word_start, word_end]) in rows.iter_mut().zip(&spans)
+            {
+                char_rows.push_known(model, char_start, char_end, &mut row.keys[model]);
+                word_rows.push_known(model, word_start, word_end, &mut row.keys[model]);
+            }
+        }
         rows.insert(0, whole);
-        rows
+        (rows, !chars.is_empty())
     }
 
     fn try_tag_batch(&self, texts: &[PreparedText]) -> Result<Vec<TaggerOutput>, String> {
@@ -454,44 +621,82 @@ impl ModelTagger {
         struct Item {
             findings: RuleFindings,
             item_row: usize,
+            has_chars: bool,
         }
         let mut rows: Vec<Row> = Vec::with_capacity(texts.len() * 6);
         let mut items = Vec::with_capacity(texts.len());
         for prepared in texts {
             let findings = self.rules.find(prepared);
             let item_row = rows.len();
-            rows.extend(self.item_rows(prepared, &findings));
-            items.push(Item { findings, item_row });
+            let (item_rows, has_chars) = self.item_rows(prepared, &findings);
+            rows.extend(item_rows);
+            items.push(Item {
+                findings,
+                item_row,
+                has_chars,
+            });
         }
-        // The sentiment of every item and every clause (the tagger's polarity
-        // reads the clause's).
-        let sentiment = self.run_sentiment(&rows)?;
-        let tagged = items.iter().zip(texts).flat_map(|(item, prepared)| {
-            let clauses = item.item_row + 1..item.item_row + 1 + prepared.clauses.len();
-            let whole =
-                (self.spec.tagger.item_rows && !clauses.is_empty()).then_some(item.item_row);
-            clauses.chain(whole)
-        });
-        let (tag_probs, polarity_probs) = self.run_tagger(&rows, tagged, &sentiment)?;
+        let tags = self.spec.tagger.tags.len();
+        let tagged: Vec<usize> = items
+            .iter()
+            .zip(texts)
+            .flat_map(|(item, prepared)| {
+                let clauses = item.item_row + 1..item.item_row + 1 + prepared.clauses.len();
+                let whole =
+                    (self.spec.tagger.item_rows && !clauses.is_empty()).then_some(item.item_row);
+                clauses.chain(whole)
+            })
+            .collect();
+        let tag_probs = self.run_tagger(&rows, &tagged, TaggerPart::Tags)?;
+        // Per item, per tag present: the row that decides it. The last passing
+        // clause is the final word; the item row counts after every clause.
+        let decided: Vec<Vec<(usize, usize)>> = items
+            .iter()
+            .zip(texts)
+            .map(|(item, prepared)| {
+                let first_clause = item.item_row + 1;
+                let clause_rows = first_clause..first_clause + prepared.clauses.len();
+                let item_row = (!tag_probs[item.item_row].is_empty()).then_some(item.item_row);
+                (0..tags)
+                    .filter_map(|tag_index| {
+                        clause_rows
+                            .clone()
+                            .chain(item_row)
+                            .filter(|&row| tag_probs[row][tag_index] >= self.thresholds[tag_index])
+                            .last()
+                            .map(|row| (tag_index, row))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut deciding: Vec<usize> = decided.iter().flatten().map(|&(_, row)| row).collect();
+        deciding.sort_unstable();
+        deciding.dedup();
+        // Sentiment is needed for each item and for each deciding row (the
+        // polarity reads its clause's).
+        let mut need_sentiment: Vec<usize> = items
+            .iter()
+            .filter(|item| item.has_chars)
+            .map(|item| item.item_row)
+            .chain(deciding.iter().copied())
+            .collect();
+        need_sentiment.sort_unstable();
+        need_sentiment.dedup();
+        let sentiment = self.run_sentiment(&rows, &need_sentiment)?;
+        let polarity_probs =
+            self.run_tagger(&rows, &deciding, TaggerPart::Polarities(&sentiment))?;
 
         let outputs = texts
             .iter()
             .zip(items)
-            .map(|(prepared, item)| {
+            .zip(decided)
+            .map(|((prepared, item), decided)| {
                 let mut tags = Vec::new();
                 let first_clause = item.item_row + 1;
                 let clause_rows = first_clause..first_clause + prepared.clauses.len();
                 let item_row = (!tag_probs[item.item_row].is_empty()).then_some(item.item_row);
-                for (tag_index, tag_id) in self.spec.tagger.tags.iter().enumerate() {
-                    let threshold = self.thresholds[tag_index];
-                    // The last passing clause is the final word; the item row
-                    // counts after every clause.
-                    let passing = clause_rows
-                        .clone()
-                        .chain(item_row)
-                        .filter(|&row| tag_probs[row][tag_index] >= threshold)
-                        .last();
-                    let Some(row) = passing else { continue };
+                for (tag_index, row) in decided {
+                    let tag_id = &self.spec.tagger.tags[tag_index];
                     let polarity_slice = &polarity_probs[row][tag_index * self.polarities.len()
                         ..(tag_index + 1) * self.polarities.len()];
                     let polarity = polarity_slice
@@ -552,7 +757,7 @@ impl ModelTagger {
                 }
                 tags.sort_by_key(|tag| tag.evidence.span[0]);
                 let probability = sentiment[item.item_row];
-                let (sentiment, sentiment_score) = if rows[item.item_row].chars.is_empty() {
+                let (sentiment, sentiment_score) = if !item.has_chars {
                     (Polarity::Neu, 0.0)
                 } else if probability >= self.spec.sentiment.threshold {
                     (Polarity::Pos, 2.0 * probability - 1.0)

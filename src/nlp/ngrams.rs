@@ -1,0 +1,311 @@
+//! N-gram keys of a token-id sequence and the models' known keys.
+//!
+//! The arithmetic is `models/training/hashing.py`'s, which defines it for
+//! training: per position, character 1-3-grams and word 1-2-grams, each a
+//! 64-bit key; an n-gram touching id 0 (padding) has none. The models take
+//! the table rows of the keys they know ([`KnownKeys`], read from each
+//! model's keys file), so unknown keys (most of them) never reach ONNX
+//! Runtime.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use sha2::{Digest, Sha256};
+
+/// Above any vocabulary id.
+pub const P: i64 = 1_000_003;
+/// A prime below 2^40, so that `Q * P < 2^60` and nothing overflows.
+pub const Q: i64 = 1_099_511_627_689;
+
+/// The key kinds of hashing.py, in the order the keys are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    CharUni = 0,
+    CharBi = 1,
+    CharTri = 2,
+    WordUni = 3,
+    WordBi = 4,
+}
+
+pub fn unigram(a: u32, kind: Kind) -> Option<i64> {
+    (a > 0).then(|| i64::from(a) * 8 + kind as i64)
+}
+
+pub fn bigram(a: u32, b: u32, kind: Kind) -> Option<i64> {
+    (a > 0 && b > 0).then(|| (i64::from(a) * P + i64::from(b)) * 8 + kind as i64)
+}
+
+pub fn trigram(a: u32, b: u32, c: u32, kind: Kind) -> Option<i64> {
+    (a > 0 && b > 0 && c > 0).then(|| {
+        let ab = i64::from(a) * P + i64::from(b);
+        ((ab % Q * P + i64::from(c)) % Q) * 8 + kind as i64
+    })
+}
+
+/// Keys are spread well enough by one multiply: hashing them with SipHash
+/// was a measurable share of serving.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i64(&mut self, key: i64) {
+        self.0 = (key as u64 ^ (key as u64 >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 ^= self.0 >> 32;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    #[error("not a keys file (bad header)")]
+    Header,
+    #[error("header says {expected} keys, the file holds {found} bytes of keys")]
+    Length { expected: u64, found: usize },
+    #[error("keys are not sorted and unique at position {0}")]
+    Unsorted(usize),
+    #[error("SHA-256 {found} differs from the {expected} its model records: the keys file belongs to another model")]
+    Digest { expected: String, found: String },
+}
+
+const MAGIC: &[u8; 8] = b"XSKEYS01";
+
+/// A keys file (hashing.write_keys): the keys of table rows 1, 2, ...
+/// `expected_sha256` is what the model's graph records.
+pub fn parse_keys(bytes: &[u8], expected_sha256: &str) -> Result<Vec<i64>, KeysError> {
+    let found = hex::encode(Sha256::digest(bytes));
+    if !found.eq_ignore_ascii_case(expected_sha256) {
+        return Err(KeysError::Digest {
+            expected: expected_sha256.to_string(),
+            found,
+        });
+    }
+    let (header, body) = bytes.split_at_checked(16).ok_or(KeysError::Header)?;
+    if &header[..8] != MAGIC {
+        return Err(KeysError::Header);
+    }
+    let mut count = [0u8; 8];
+    count.copy_from_slice(&header[8..]);
+    let expected = u64::from_le_bytes(count);
+    if body.len() % 8 != 0 || (body.len() / 8) as u64 != expected {
+        return Err(KeysError::Length {
+            expected,
+            found: body.len(),
+        });
+    }
+    let keys: Vec<i64> = body
+        .chunks_exact(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            i64::from_le_bytes(word)
+        })
+        .collect();
+    if let Some(position) = keys.windows(2).position(|pair| pair[0] >= pair[1]) {
+        return Err(KeysError::Unsorted(position + 1));
+    }
+    Ok(keys)
+}
+
+/// Table rows of one key in each model (0: the model does not know it).
+pub type Rows = [u32; 2];
+
+/// The known keys of both models in one map, so that each n-gram is looked
+/// up once.
+pub struct KnownKeys {
+    /// Unigrams by [`unigram_slot`]: a third of all lookups, answered from a
+    /// small array instead of the big map.
+    unigrams: Vec<Rows>,
+    ngrams: HashMap<i64, Rows, BuildHasherDefault<KeyHasher>>,
+}
+
+/// Where a unigram key (`id * 8 + kind`: its kind is its low three bits, as
+/// for every key) sits in [`KnownKeys::unigrams`]; `None` for other keys.
+fn unigram_slot(key: i64) -> Option<usize> {
+    let word = match key % 8 {
+        k if k == Kind::CharUni as i64 => 0,
+        k if k == Kind::WordUni as i64 => 1,
+        _ => return None,
+    };
+    // Ids are below P, so unigram keys are below 8 * P.
+    (0..8 * P)
+        .contains(&key)
+        .then(|| (key / 8) as usize * 2 + word)
+}
+
+impl KnownKeys {
+    /// `models[m]` are model m's keys in table order (row 1 first).
+    pub fn new(models: [&[i64]; 2]) -> KnownKeys {
+        let mut ngrams: HashMap<i64, Rows, BuildHasherDefault<KeyHasher>> = HashMap::default();
+        ngrams.reserve(models[0].len().max(models[1].len()));
+        let mut unigrams = Vec::new();
+        for (model, keys) in models.iter().enumerate() {
+            for (index, &key) in keys.iter().enumerate() {
+                // Row numbers fit: a table of 2^32 rows would not load.
+                let row = index as u32 + 1;
+                if let Some(slot) = unigram_slot(key) {
+                    if unigrams.len() <= slot {
+                        unigrams.resize(slot + 1, Rows::default());
+                    }
+                    unigrams[slot][model] = row;
+                } else {
+                    ngrams.entry(key).or_default()[model] = row;
+                }
+            }
+        }
+        KnownKeys { unigrams, ngrams }
+    }
+
+    pub fn rows(&self, key: Option<i64>) -> Rows {
+        let Some(key) = key else {
+            return Rows::default();
+        };
+        match unigram_slot(key) {
+            Some(slot) => self.unigrams.get(slot).copied().unwrap_or_default(),
+            None => self.ngrams.get(&key).copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// The known-key rows of every n-gram of a token sequence, by kind and
+/// position: what a model row's input is cut from.
+#[derive(Debug, Default, Clone)]
+pub struct SequenceRows {
+    /// `uni[p]`, `bi[p]`, `tri[p]`: the n-gram starting at position `p`.
+    pub uni: Vec<Rows>,
+    pub bi: Vec<Rows>,
+    pub tri: Vec<Rows>,
+}
+
+impl SequenceRows {
+    /// Characters (`trigrams`) or words.
+    pub fn of(known: &KnownKeys, ids: &[u32], kinds: [Kind; 3], trigrams: bool) -> SequenceRows {
+        let id = |p: usize| ids.get(p).copied().unwrap_or(0);
+        let mut rows = SequenceRows {
+            uni: Vec::with_capacity(ids.len()),
+            bi: Vec::with_capacity(ids.len()),
+            tri: Vec::with_capacity(if trigrams { ids.len() } else { 0 }),
+        };
+        for p in 0..ids.len() {
+            rows.uni.push(known.rows(unigram(id(p), kinds[0])));
+            rows.bi.push(known.rows(bigram(id(p), id(p + 1), kinds[1])));
+            if trigrams {
+                rows.tri
+                    .push(known.rows(trigram(id(p), id(p + 1), id(p + 2), kinds[2])));
+            }
+        }
+        rows
+    }
+
+    /// Appends, for `model`, the rows of the n-grams that lie inside
+    /// `[start, end)`, in key order (unigrams, bigrams, trigrams; by
+    /// position), unknown keys left out.
+    pub fn push_known(&self, model: usize, start: usize, end: usize, out: &mut Vec<i64>) {
+        let spans: [(&[Rows], usize); 3] = [(&self.uni, 0), (&self.bi, 1), (&self.tri, 2)];
+        for (rows, reach) in spans {
+            let last = end.saturating_sub(reach).min(rows.len());
+            if start < last {
+                out.extend(
+                    rows[start..last]
+                        .iter()
+                        .map(|pair| pair[model])
+                        .filter(|&row| row > 0)
+                        .map(i64::from),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_hashing_py_s() {
+        // Values printed by models/training/hashing.py: ngram_keys over
+        // [[5, 999_999, 123_456]] and [[999_999, 999_998, 999_997]] with
+        // kinds (0, 1, 2), and over [[999_999]] with kinds (3, 4, None).
+        assert_eq!(unigram(5, Kind::CharUni), Some(40));
+        assert_eq!(unigram(0, Kind::CharUni), None);
+        assert_eq!(bigram(5, 999_999, Kind::CharBi), Some(48_000_113));
+        assert_eq!(bigram(7, 0, Kind::WordBi), None);
+        assert_eq!(
+            trigram(5, 999_999, 123_456, Kind::CharTri),
+            Some(4_019_791_880_426)
+        );
+        assert_eq!(
+            trigram(999_999, 999_998, 999_997, Kind::CharTri),
+            Some(1_396_974_835_858)
+        );
+        assert_eq!(unigram(999_999, Kind::WordUni), Some(7_999_995));
+    }
+
+    fn keys_file(keys: &[i64]) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend((keys.len() as u64).to_le_bytes());
+        for key in keys {
+            bytes.extend(key.to_le_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn keys_files_are_checked() {
+        let bytes = keys_file(&[3, 9, 40]);
+        let digest = hex::encode(Sha256::digest(&bytes));
+        assert_eq!(parse_keys(&bytes, &digest).expect("valid"), [3, 9, 40]);
+        assert!(matches!(
+            parse_keys(&bytes, "00"),
+            Err(KeysError::Digest { .. })
+        ));
+        let unsorted = keys_file(&[3, 3]);
+        let digest = hex::encode(Sha256::digest(&unsorted));
+        assert!(matches!(
+            parse_keys(&unsorted, &digest),
+            Err(KeysError::Unsorted(1))
+        ));
+        let short = &bytes[..bytes.len() - 1];
+        let digest = hex::encode(Sha256::digest(short));
+        assert!(matches!(
+            parse_keys(short, &digest),
+            Err(KeysError::Length { .. })
+        ));
+    }
+
+    #[test]
+    fn rows_of_a_span_leave_out_unknown_keys_and_boundary_ngrams() {
+        // Model 0 knows the unigram of 2 and the bigram 2-3; model 1 the
+        // trigram 1-2-3 only.
+        let uni2 = unigram(2, Kind::CharUni).unwrap();
+        let bi23 = bigram(2, 3, Kind::CharBi).unwrap();
+        let tri123 = trigram(1, 2, 3, Kind::CharTri).unwrap();
+        let mut model0 = vec![uni2, bi23];
+        model0.sort();
+        let known = KnownKeys::new([&model0, &[tri123]]);
+        let kinds = [Kind::CharUni, Kind::CharBi, Kind::CharTri];
+        let rows = SequenceRows::of(&known, &[1, 2, 3], kinds, true);
+        let row = |key| model0.iter().position(|&k| k == key).unwrap() as i64 + 1;
+        let mut out = Vec::new();
+        rows.push_known(0, 0, 3, &mut out);
+        assert_eq!(out, [row(uni2), row(bi23)]);
+        out.clear();
+        rows.push_known(1, 0, 3, &mut out);
+        assert_eq!(out, [1]);
+        // [1, 2] alone: the bigram 2-3 and the trigram cross its end.
+        out.clear();
+        rows.push_known(0, 0, 2, &mut out);
+        assert_eq!(out, [row(uni2)]);
+        out.clear();
+        rows.push_known(1, 0, 2, &mut out);
+        assert!(out.is_empty());
+    }
+}
