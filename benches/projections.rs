@@ -20,6 +20,7 @@ use xinsheng::config::Settings;
 use xinsheng::feedback::{Analysis, Evidence, NewFeedback, Polarity, Source, TagMention};
 use xinsheng::followups::projection::FollowupProjection;
 use xinsheng::ingest::projections::{Projection, EVENTS_PER_ROUND};
+use xinsheng::store::events::AnalysedEvent;
 
 const DAY: i64 = 86_400;
 const NEWEST: i64 = 1_790_000_000;
@@ -153,16 +154,9 @@ fn thread_cpu_seconds() -> f64 {
         .map_or(f64::NAN, |nanoseconds| nanoseconds / 1e9)
 }
 
-/// Applies the whole event log to one projection, page by page; returns
-/// wall and CPU seconds spent inside `apply`, and events applied.
-fn apply_all(core: &Core, projection: &dyn Projection) -> (f64, f64, usize) {
-    let mut cursor = core
-        .store
-        .projection_cursor(projection.name())
-        .expect("cursor");
-    let mut spent = 0.0;
-    let mut cpu = 0.0;
-    let mut applied = 0;
+/// Hands every page of the event log after `cursor` to `visit`, as the
+/// service's projection thread reads it.
+fn each_page(core: &Core, mut cursor: i64, mut visit: impl FnMut(&[AnalysedEvent])) {
     loop {
         let events = core
             .store
@@ -171,14 +165,27 @@ fn apply_all(core: &Core, projection: &dyn Projection) -> (f64, f64, usize) {
         let Some(last) = events.last() else {
             break;
         };
+        cursor = last.seq;
+        visit(&events);
+    }
+}
+
+/// Applies the whole event log to one projection; returns wall and CPU
+/// seconds spent inside `apply`, and events applied.
+fn apply_all(core: &Core, projection: &dyn Projection) -> (f64, f64, usize) {
+    let cursor = core
+        .store
+        .projection_cursor(projection.name())
+        .expect("cursor");
+    let (mut spent, mut cpu, mut applied) = (0.0, 0.0, 0);
+    each_page(core, cursor, |events| {
         let started = Instant::now();
         let cpu_before = thread_cpu_seconds();
-        projection.apply(&events).expect("apply");
+        projection.apply(events).expect("apply");
         cpu += thread_cpu_seconds() - cpu_before;
         spent += started.elapsed().as_secs_f64();
         applied += events.len();
-        cursor = last.seq;
-    }
+    });
     (spent, cpu, applied)
 }
 
@@ -191,18 +198,7 @@ fn main() {
         let core = prepare(directory.path(), total, consumers);
         let started = Instant::now();
         let mut read = 0;
-        let mut cursor = 0;
-        loop {
-            let events = core
-                .store
-                .analysed_after(cursor, EVENTS_PER_ROUND)
-                .expect("events");
-            let Some(last) = events.last() else {
-                break;
-            };
-            read += events.len();
-            cursor = last.seq;
-        }
+        each_page(&core, 0, |events| read += events.len());
         let reading = started.elapsed().as_secs_f64();
         let followups = FollowupProjection::new(
             core.store.clone(),
