@@ -121,10 +121,7 @@ impl SessionPool {
             path: path.to_path_buf(),
             message,
         };
-        if !path.is_file() {
-            return Err(file_error("not found".to_string()));
-        }
-        let bytes = std::fs::read(path).map_err(|error| file_error(error.to_string()))?;
+        let bytes = read_model_file(path)?;
         let open = || {
             Session::builder(environment)
                 .map_err(|error| file_error(error.to_string()))?
@@ -257,6 +254,15 @@ fn read_keys(path: &Path, model_path: &Path, model: &SessionPool) -> Result<Vec<
             path: model_path.to_path_buf(),
             message: "records no keys_sha256: not a model written by onnx_export.py".to_string(),
         })?;
+    let bytes = read_model_file(path)?;
+    parse_keys(&bytes, &expected).map_err(|error| ModelError::File {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })
+}
+
+/// The bytes of one of the model directory's files; errors name the file.
+fn read_model_file(path: &Path) -> Result<Vec<u8>, ModelError> {
     let file_error = |message: String| ModelError::File {
         path: path.to_path_buf(),
         message,
@@ -264,8 +270,7 @@ fn read_keys(path: &Path, model_path: &Path, model: &SessionPool) -> Result<Vec<
     if !path.is_file() {
         return Err(file_error("not found".to_string()));
     }
-    let bytes = std::fs::read(path).map_err(|error| file_error(error.to_string()))?;
-    parse_keys(&bytes, &expected).map_err(|error| file_error(error.to_string()))
+    std::fs::read(path).map_err(|error| file_error(error.to_string()))
 }
 
 pub struct ModelTagger {
@@ -617,10 +622,12 @@ impl ModelTagger {
     }
 
     fn try_tag_batch(&self, texts: &[PreparedText]) -> Result<Vec<TaggerOutput>, String> {
-        /// Rows `item_row` (the whole item) and `item_row + 1 ..` (its clauses).
+        /// Rows `item_row` (the whole item) and `clause_rows` (its clauses,
+        /// right after it).
         struct Item {
             findings: RuleFindings,
             item_row: usize,
+            clause_rows: std::ops::Range<usize>,
             has_chars: bool,
         }
         let mut rows: Vec<Row> = Vec::with_capacity(texts.len() * 6);
@@ -633,35 +640,31 @@ impl ModelTagger {
             items.push(Item {
                 findings,
                 item_row,
+                clause_rows: item_row + 1..item_row + 1 + prepared.clauses.len(),
                 has_chars,
             });
         }
         let tags = self.spec.tagger.tags.len();
+        // The whole item is tagged too when the model asks for it and the
+        // item has clauses at all.
+        let tags_item_row = |item: &Item| {
+            (self.spec.tagger.item_rows && !item.clause_rows.is_empty()).then_some(item.item_row)
+        };
         let tagged: Vec<usize> = items
             .iter()
-            .zip(texts)
-            .flat_map(|(item, prepared)| {
-                let clauses = item.item_row + 1..item.item_row + 1 + prepared.clauses.len();
-                let whole =
-                    (self.spec.tagger.item_rows && !clauses.is_empty()).then_some(item.item_row);
-                clauses.chain(whole)
-            })
+            .flat_map(|item| item.clause_rows.clone().chain(tags_item_row(item)))
             .collect();
         let tag_probs = self.run_tagger(&rows, &tagged, TaggerPart::Tags)?;
         // Per item, per tag present: the row that decides it. The last passing
         // clause is the final word; the item row counts after every clause.
         let decided: Vec<Vec<(usize, usize)>> = items
             .iter()
-            .zip(texts)
-            .map(|(item, prepared)| {
-                let first_clause = item.item_row + 1;
-                let clause_rows = first_clause..first_clause + prepared.clauses.len();
-                let item_row = (!tag_probs[item.item_row].is_empty()).then_some(item.item_row);
+            .map(|item| {
                 (0..tags)
                     .filter_map(|tag_index| {
-                        clause_rows
+                        item.clause_rows
                             .clone()
-                            .chain(item_row)
+                            .chain(tags_item_row(item))
                             .filter(|&row| tag_probs[row][tag_index] >= self.thresholds[tag_index])
                             .last()
                             .map(|row| (tag_index, row))
@@ -692,9 +695,6 @@ impl ModelTagger {
             .zip(decided)
             .map(|((prepared, item), decided)| {
                 let mut tags = Vec::new();
-                let first_clause = item.item_row + 1;
-                let clause_rows = first_clause..first_clause + prepared.clauses.len();
-                let item_row = (!tag_probs[item.item_row].is_empty()).then_some(item.item_row);
                 for (tag_index, row) in decided {
                     let tag_id = &self.spec.tagger.tags[tag_index];
                     let polarity_slice = &polarity_probs[row][tag_index * self.polarities.len()
@@ -706,8 +706,8 @@ impl ModelTagger {
                         .map_or(Polarity::Neu, |(index, _)| self.polarities[index]);
                     // The item row has no span of its own: its evidence is the
                     // clause that scores the tag highest.
-                    let clause_row = if Some(row) == item_row {
-                        clause_rows
+                    let clause_row = if row == item.item_row {
+                        item.clause_rows
                             .clone()
                             .max_by(|&a, &b| {
                                 tag_probs[a][tag_index].total_cmp(&tag_probs[b][tag_index])
@@ -716,7 +716,7 @@ impl ModelTagger {
                     } else {
                         row
                     };
-                    let clause_index = clause_row - first_clause;
+                    let clause_index = clause_row - item.clause_rows.start;
                     let clause = &prepared.clauses[clause_index];
                     let rule_span = item
                         .findings

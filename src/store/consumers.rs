@@ -28,9 +28,6 @@ CREATE TABLE IF NOT EXISTS consumers (
     items TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS consumers_by_review ON consumers (next_review_at);
--- The first layout indexed updated_at; audiences filter on it only after
--- the tag lookup, so the index cost a write per item and served nothing.
-DROP INDEX IF EXISTS consumers_by_update;
 CREATE TABLE IF NOT EXISTS consumer_tags (
     consumer_id TEXT NOT NULL,
     tag TEXT NOT NULL,
@@ -232,29 +229,30 @@ fn merge_items(items: &mut Vec<ConsumerItem>, new_items: &[&ConsumerItem]) {
 /// row per item) into the consumers' rows. Runs after [`SCHEMA`]; a no-op
 /// on new and already moved databases.
 pub(super) fn migrate(connection: &mut rusqlite::Connection) -> Result<(), StoreError> {
-    let has_items_column: bool = connection
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('consumers') WHERE name = 'items'",
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map_err(classify)?
-        > 0;
-    let has_item_table: bool = connection
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'consumer_items'",
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map_err(classify)?
-        > 0;
+    let exists = |query: &str| -> Result<bool, StoreError> {
+        connection
+            .query_row(query, [], |row| row.get::<_, i64>(0))
+            .map(|count| count > 0)
+            .map_err(classify)
+    };
+    let has_items_column =
+        exists("SELECT COUNT(*) FROM pragma_table_info('consumers') WHERE name = 'items'")?;
+    let has_item_table = exists(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'consumer_items'",
+    )?;
     if has_items_column && !has_item_table {
         return Ok(());
     }
     let transaction = connection.transaction().map_err(classify)?;
     if !has_items_column {
+        // The first layout also indexed updated_at; audiences filter on it
+        // only after the tag lookup, so the index cost a write per item and
+        // served nothing.
         transaction
-            .execute_batch("ALTER TABLE consumers ADD COLUMN items TEXT NOT NULL DEFAULT '[]'")
+            .execute_batch(
+                "ALTER TABLE consumers ADD COLUMN items TEXT NOT NULL DEFAULT '[]';
+                 DROP INDEX IF EXISTS consumers_by_update;",
+            )
             .map_err(classify)?;
     }
     if has_item_table {
@@ -395,7 +393,8 @@ fn refresh_consumer(
             &current,
         )?;
     }
-    let last_feedback_at = items.iter().map(|item| item.at).max().unwrap_or(0);
+    // Contributions are kept oldest first.
+    let last_feedback_at = items.last().map_or(0, |item| item.at);
     if items_changed {
         transaction
             .prepare_cached(
