@@ -70,7 +70,8 @@ def write_keys(path, keys):
 
 
 def read_keys(path):
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     if data[:8] != KEYS_MAGIC:
         raise ValueError(f"{path}: not a keys file")
     count = int(np.frombuffer(data[8:16], "<u8")[0])
