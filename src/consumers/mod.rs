@@ -180,7 +180,7 @@ impl Projection for ConsumerProfiles {
         let now = crate::time::now_unix();
         self.with_refresh(now, |refresh| {
             self.store
-                .apply_consumer_items(PROJECTION, last.seq, &items, refresh)
+                .apply_consumer_items(PROJECTION, last.seq, items, refresh)
         })?;
         Ok(())
     }

@@ -3,8 +3,8 @@
 //! tags. The consumers module decides (profiles, rules); this file only
 //! reads and writes.
 //!
-//! A consumer's contributions live in their own row (`consumers.items`, a
-//! compact JSON array), so that an analysed item costs one read and one
+//! A consumer's contributions live in their own row (`consumers.profile`,
+//! with their tags as last decided), so that an analysed item costs one read and one
 //! write of that row: the profile projection runs once per analysed item,
 //! and a table of contributions cost a B-tree seek per item of the
 //! consumer on every refresh. A contribution is keyed by feedback id, so an
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS consumers (
     last_feedback_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     next_review_at INTEGER,
-    items TEXT NOT NULL DEFAULT '[]'
+    profile BLOB
 );
 CREATE INDEX IF NOT EXISTS consumers_by_review ON consumers (next_review_at);
 CREATE TABLE IF NOT EXISTS consumer_tags (
@@ -130,43 +130,283 @@ pub struct AudienceRow {
     pub tags: Vec<String>,
 }
 
-/// A contribution as stored in its consumer's row:
-/// `[feedback_id, at, source, sentiment, [[tag, library, polarity], ...]]`.
+/// A consumer's row payload (`consumers.profile`): their derived tags
+/// with strengths as last decided, which the next refresh compares
+/// against, and their contributions, oldest first.
+///
+/// Binary (postcard, behind a format byte) because every analysed item
+/// decodes and re-encodes its consumer's whole payload: as JSON that was a
+/// sixth of the projection's time. The tags ride in the same row so that a
+/// refresh reads one row; `consumer_tags` stays the table audiences are
+/// selected from, written only when a tag changes.
 #[derive(Serialize, Deserialize)]
-struct StoredContribution<S>(i64, i64, S, S, Vec<(S, S, S)>);
-
-fn encode_items(consumer_id: &str, items: &[ConsumerItem]) -> Result<String, StoreError> {
-    let stored: Vec<StoredContribution<&str>> = items
-        .iter()
-        .map(|item| {
-            StoredContribution(
-                item.feedback_id,
-                item.at,
-                item.source.as_str(),
-                item.sentiment.as_str(),
-                item.mentions
-                    .iter()
-                    .map(|mention| {
-                        (
-                            mention.tag.as_str(),
-                            mention.library.as_str(),
-                            mention.polarity.as_str(),
-                        )
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
-    serde_json::to_string(&stored).map_err(|error| corrupt_items(consumer_id, error))
+struct StoredProfile<'a> {
+    #[serde(borrow)]
+    tags: Vec<(&'a str, u64)>,
+    #[serde(borrow)]
+    contributions: Vec<StoredContribution<'a>>,
 }
 
-fn decode_items(consumer_id: &str, text: &str) -> Result<Vec<ConsumerItem>, StoreError> {
-    let stored: Vec<StoredContribution<String>> =
-        serde_json::from_str(text).map_err(|error| corrupt_items(consumer_id, error))?;
+/// `(feedback_id, at, source, sentiment, [(tag, library, polarity), ...])`
+#[derive(Serialize, Deserialize)]
+struct StoredContribution<'a>(
+    i64,
+    i64,
+    &'a str,
+    &'a str,
+    #[serde(borrow)] Vec<(&'a str, &'a str, &'a str)>,
+);
+
+const PROFILE_FORMAT: u8 = 1;
+
+/// A consumer's stored state: empty for an unknown consumer.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ConsumerState {
+    /// (tag id, strength)
+    tags: Vec<(String, u64)>,
+    /// Oldest first.
+    items: Vec<ConsumerItem>,
+}
+
+fn encode_profile(
+    consumer_id: &str,
+    tags: &[(String, u64)],
+    items: &[ConsumerItem],
+) -> Result<Vec<u8>, StoreError> {
+    let stored = StoredProfile {
+        tags: tags
+            .iter()
+            .map(|(tag, strength)| (tag.as_str(), *strength))
+            .collect(),
+        contributions: items
+            .iter()
+            .map(|item| {
+                StoredContribution(
+                    item.feedback_id,
+                    item.at,
+                    item.source.as_str(),
+                    item.sentiment.as_str(),
+                    item.mentions
+                        .iter()
+                        .map(|mention| {
+                            (
+                                mention.tag.as_str(),
+                                mention.library.as_str(),
+                                mention.polarity.as_str(),
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    };
+    postcard::to_extend(&stored, vec![PROFILE_FORMAT])
+        .map_err(|error| corrupt_profile(consumer_id, error))
+}
+
+fn decode_profile(consumer_id: &str, bytes: &[u8]) -> Result<ConsumerState, StoreError> {
+    let stored: StoredProfile<'_> = match bytes.split_first() {
+        Some((&PROFILE_FORMAT, rest)) => {
+            postcard::from_bytes(rest).map_err(|error| corrupt_profile(consumer_id, error))?
+        }
+        _ => {
+            return Err(corrupt_profile(
+                consumer_id,
+                format!("unknown format (first byte {:?})", bytes.first()),
+            ))
+        }
+    };
+    Ok(ConsumerState {
+        tags: stored
+            .tags
+            .into_iter()
+            .map(|(tag, strength)| (tag.to_string(), strength))
+            .collect(),
+        items: stored
+            .contributions
+            .into_iter()
+            .map(
+                |StoredContribution(feedback_id, at, source, sentiment, mentions)| ConsumerItem {
+                    feedback_id,
+                    consumer_id: consumer_id.to_string(),
+                    at,
+                    source: source.to_string(),
+                    sentiment: sentiment.to_string(),
+                    mentions: mentions
+                        .into_iter()
+                        .map(|(tag, library, polarity)| Mention {
+                            tag: tag.to_string(),
+                            library: library.to_string(),
+                            polarity: polarity.to_string(),
+                        })
+                        .collect(),
+                },
+            )
+            .collect(),
+    })
+}
+
+fn corrupt_profile(consumer_id: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        id: 0,
+        message: format!("profile of consumer {consumer_id:?}: {error}"),
+    }
+}
+
+fn load_state(
+    connection: &rusqlite::Connection,
+    consumer_id: &str,
+) -> Result<ConsumerState, StoreError> {
+    let decoded = connection
+        .prepare_cached("SELECT profile FROM consumers WHERE consumer_id = ?1")?
+        .query_row(params![consumer_id], |row| {
+            Ok(row
+                .get_ref(0)?
+                .as_blob_or_null()?
+                .map(|bytes| decode_profile(consumer_id, bytes)))
+        })
+        .optional()
+        .map_err(classify)?;
+    match decoded.flatten() {
+        Some(state) => state,
+        None => Ok(ConsumerState::default()),
+    }
+}
+
+/// Adds contributions to a consumer's (replacing any of the same item),
+/// oldest first, keeping the newest [`MAX_ITEMS_PER_CONSUMER`].
+fn merge_items(items: &mut Vec<ConsumerItem>, new_items: Vec<ConsumerItem>) {
+    for new_item in new_items {
+        match items
+            .iter_mut()
+            .find(|item| item.feedback_id == new_item.feedback_id)
+        {
+            Some(existing) => *existing = new_item,
+            None => items.push(new_item),
+        }
+    }
+    items.sort_by_key(|item| (item.at, item.feedback_id));
+    let excess = items.len().saturating_sub(MAX_ITEMS_PER_CONSUMER);
+    items.drain(..excess);
+}
+
+/// Brings older layouts to the current one. Runs after [`SCHEMA`]; a
+/// no-op on new and already moved databases. The layouts, oldest first:
+/// a `consumer_items` table with one row per item; contributions as a
+/// JSON array in `consumers.items`; the binary `consumers.profile`.
+pub(super) fn migrate(connection: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    let exists = |query: &str| -> Result<bool, StoreError> {
+        connection
+            .query_row(query, [], |row| row.get::<_, i64>(0))
+            .map(|count| count > 0)
+            .map_err(classify)
+    };
+    let has_profile_column =
+        exists("SELECT COUNT(*) FROM pragma_table_info('consumers') WHERE name = 'profile'")?;
+    let has_items_column =
+        exists("SELECT COUNT(*) FROM pragma_table_info('consumers') WHERE name = 'items'")?;
+    let has_item_table = exists(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'consumer_items'",
+    )?;
+    if has_profile_column && !has_items_column && !has_item_table {
+        return Ok(());
+    }
+    let transaction = connection.transaction().map_err(classify)?;
+    if !has_profile_column {
+        // The first layout also indexed updated_at; audiences filter on it
+        // only after the tag lookup, so the index cost a write per item and
+        // served nothing.
+        transaction
+            .execute_batch(
+                "ALTER TABLE consumers ADD COLUMN profile BLOB;
+                 DROP INDEX IF EXISTS consumers_by_update;",
+            )
+            .map_err(classify)?;
+    }
+    let mut by_consumer: Vec<(String, Vec<ConsumerItem>)> = Vec::new();
+    if has_item_table {
+        let mut statement = transaction.prepare(
+            "SELECT consumer_id, feedback_id, at, source, sentiment, mentions FROM consumer_items
+             ORDER BY consumer_id, at, feedback_id",
+        )?;
+        let mut rows = statement.query([]).map_err(classify)?;
+        while let Some(row) = rows.next().map_err(classify)? {
+            let consumer_id: String = row.get(0)?;
+            let feedback_id: i64 = row.get(1)?;
+            let mentions_text: String = row.get(5)?;
+            let item = ConsumerItem {
+                feedback_id,
+                consumer_id: consumer_id.clone(),
+                at: row.get(2)?,
+                source: row.get(3)?,
+                sentiment: row.get(4)?,
+                mentions: serde_json::from_str(&mentions_text).map_err(|error| {
+                    StoreError::Corrupt {
+                        id: feedback_id,
+                        message: format!("consumer mentions: {error}"),
+                    }
+                })?,
+            };
+            match by_consumer.last_mut() {
+                Some((current, items)) if *current == consumer_id => items.push(item),
+                _ => by_consumer.push((consumer_id, vec![item])),
+            }
+        }
+    }
+    if has_items_column {
+        let mut statement = transaction.prepare("SELECT consumer_id, items FROM consumers")?;
+        let mut rows = statement.query([]).map_err(classify)?;
+        while let Some(row) = rows.next().map_err(classify)? {
+            let consumer_id: String = row.get(0)?;
+            let text: String = row.get(1)?;
+            let items = decode_json_items(&consumer_id, &text)?;
+            by_consumer.push((consumer_id, items));
+        }
+    }
+    {
+        let mut write = transaction.prepare(
+            "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, profile) VALUES (?1, ?2, ?2, ?3)
+             ON CONFLICT (consumer_id) DO UPDATE SET profile = excluded.profile",
+        )?;
+        for (consumer_id, mut items) in by_consumer {
+            merge_items(&mut items, Vec::new());
+            let tags: Vec<(String, u64)> = load_tags(&transaction, &consumer_id)?
+                .into_iter()
+                .map(|stored| (stored.tag, stored.strength))
+                .collect();
+            let last_feedback_at = items.last().map_or(0, |item| item.at);
+            write
+                .execute(params![
+                    consumer_id,
+                    last_feedback_at,
+                    encode_profile(&consumer_id, &tags, &items)?
+                ])
+                .map_err(classify)?;
+        }
+    }
+    if has_items_column {
+        transaction
+            .execute_batch("ALTER TABLE consumers DROP COLUMN items")
+            .map_err(classify)?;
+    }
+    if has_item_table {
+        transaction
+            .execute_batch("DROP TABLE consumer_items")
+            .map_err(classify)?;
+    }
+    transaction.commit().map_err(classify)
+}
+
+/// Contributions in the second layout:
+/// `[[feedback_id, at, source, sentiment, [[tag, library, polarity], ...]], ...]`.
+fn decode_json_items(consumer_id: &str, text: &str) -> Result<Vec<ConsumerItem>, StoreError> {
+    type JsonContribution = (i64, i64, String, String, Vec<(String, String, String)>);
+    let stored: Vec<JsonContribution> =
+        serde_json::from_str(text).map_err(|error| corrupt_profile(consumer_id, error))?;
     Ok(stored
         .into_iter()
         .map(
-            |StoredContribution(feedback_id, at, source, sentiment, mentions)| ConsumerItem {
+            |(feedback_id, at, source, sentiment, mentions)| ConsumerItem {
                 feedback_id,
                 consumer_id: consumer_id.to_string(),
                 at,
@@ -183,130 +423,6 @@ fn decode_items(consumer_id: &str, text: &str) -> Result<Vec<ConsumerItem>, Stor
             },
         )
         .collect())
-}
-
-fn corrupt_items(consumer_id: &str, error: serde_json::Error) -> StoreError {
-    StoreError::Corrupt {
-        id: 0,
-        message: format!("contributions of consumer {consumer_id:?}: {error}"),
-    }
-}
-
-/// The consumer's contributions, oldest first; empty for an unknown consumer.
-fn load_items(
-    connection: &rusqlite::Connection,
-    consumer_id: &str,
-) -> Result<Vec<ConsumerItem>, StoreError> {
-    let text: Option<String> = connection
-        .prepare_cached("SELECT items FROM consumers WHERE consumer_id = ?1")?
-        .query_row(params![consumer_id], |row| row.get(0))
-        .optional()
-        .map_err(classify)?;
-    match text {
-        Some(text) => decode_items(consumer_id, &text),
-        None => Ok(Vec::new()),
-    }
-}
-
-/// Adds contributions to a consumer's (replacing any of the same item),
-/// oldest first, keeping the newest [`MAX_ITEMS_PER_CONSUMER`].
-fn merge_items(items: &mut Vec<ConsumerItem>, new_items: &[&ConsumerItem]) {
-    for new_item in new_items {
-        match items
-            .iter_mut()
-            .find(|item| item.feedback_id == new_item.feedback_id)
-        {
-            Some(existing) => *existing = (*new_item).clone(),
-            None => items.push((*new_item).clone()),
-        }
-    }
-    items.sort_by_key(|item| (item.at, item.feedback_id));
-    let excess = items.len().saturating_sub(MAX_ITEMS_PER_CONSUMER);
-    items.drain(..excess);
-}
-
-/// Moves contributions from the first layout (a `consumer_items` table, one
-/// row per item) into the consumers' rows. Runs after [`SCHEMA`]; a no-op
-/// on new and already moved databases.
-pub(super) fn migrate(connection: &mut rusqlite::Connection) -> Result<(), StoreError> {
-    let exists = |query: &str| -> Result<bool, StoreError> {
-        connection
-            .query_row(query, [], |row| row.get::<_, i64>(0))
-            .map(|count| count > 0)
-            .map_err(classify)
-    };
-    let has_items_column =
-        exists("SELECT COUNT(*) FROM pragma_table_info('consumers') WHERE name = 'items'")?;
-    let has_item_table = exists(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'consumer_items'",
-    )?;
-    if has_items_column && !has_item_table {
-        return Ok(());
-    }
-    let transaction = connection.transaction().map_err(classify)?;
-    if !has_items_column {
-        // The first layout also indexed updated_at; audiences filter on it
-        // only after the tag lookup, so the index cost a write per item and
-        // served nothing.
-        transaction
-            .execute_batch(
-                "ALTER TABLE consumers ADD COLUMN items TEXT NOT NULL DEFAULT '[]';
-                 DROP INDEX IF EXISTS consumers_by_update;",
-            )
-            .map_err(classify)?;
-    }
-    if has_item_table {
-        let mut by_consumer: Vec<(String, Vec<ConsumerItem>)> = Vec::new();
-        {
-            let mut statement = transaction.prepare(
-                "SELECT consumer_id, feedback_id, at, source, sentiment, mentions FROM consumer_items
-                 ORDER BY consumer_id, at, feedback_id",
-            )?;
-            let mut rows = statement.query([]).map_err(classify)?;
-            while let Some(row) = rows.next().map_err(classify)? {
-                let consumer_id: String = row.get(0)?;
-                let feedback_id: i64 = row.get(1)?;
-                let mentions_text: String = row.get(5)?;
-                let item = ConsumerItem {
-                    feedback_id,
-                    consumer_id: consumer_id.clone(),
-                    at: row.get(2)?,
-                    source: row.get(3)?,
-                    sentiment: row.get(4)?,
-                    mentions: serde_json::from_str(&mentions_text).map_err(|error| {
-                        StoreError::Corrupt {
-                            id: feedback_id,
-                            message: format!("consumer mentions: {error}"),
-                        }
-                    })?,
-                };
-                match by_consumer.last_mut() {
-                    Some((current, items)) if *current == consumer_id => items.push(item),
-                    _ => by_consumer.push((consumer_id, vec![item])),
-                }
-            }
-        }
-        let mut write = transaction.prepare(
-            "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, items) VALUES (?1, ?2, ?2, ?3)
-             ON CONFLICT (consumer_id) DO UPDATE SET items = excluded.items",
-        )?;
-        for (consumer_id, mut items) in by_consumer {
-            merge_items(&mut items, &[]);
-            let last_feedback_at = items.last().map_or(0, |item| item.at);
-            write
-                .execute(params![
-                    consumer_id,
-                    last_feedback_at,
-                    encode_items(&consumer_id, &items)?
-                ])
-                .map_err(classify)?;
-        }
-        drop(write);
-        transaction
-            .execute_batch("DROP TABLE consumer_items")
-            .map_err(classify)?;
-    }
-    transaction.commit().map_err(classify)
 }
 
 fn load_tags(
@@ -333,24 +449,27 @@ fn load_tags(
 }
 
 /// Re-decides one consumer's tags from `items` (all of their
-/// contributions), writes the difference, and queues a message per added
-/// or removed tag; stores `items` too when they changed. Returns the number
-/// of tag changes.
+/// contributions) against `before` (their tags as last decided), writes the
+/// difference, and queues a message per added or removed tag; stores the
+/// profile again when the contributions or the tags changed. Returns the
+/// number of tag changes.
 fn refresh_consumer(
     transaction: &Transaction<'_>,
     consumer_id: &str,
+    before: &[(String, u64)],
     items: &[ConsumerItem],
     refresh: &ConsumerRefresh<'_>,
     items_changed: bool,
 ) -> Result<usize, StoreError> {
     let evaluation = (refresh.evaluate)(consumer_id, items);
-    let before = load_tags(transaction, consumer_id)?;
     let current: Vec<String> = evaluation.tags.iter().map(|(tag, _)| tag.clone()).collect();
     let mut changes = 0;
+    let mut strengths_changed = false;
     for (tag, strength) in &evaluation.tags {
-        match before.iter().find(|stored| &stored.tag == tag) {
-            Some(stored) if stored.strength == *strength => {}
+        match before.iter().find(|(stored, _)| stored == tag) {
+            Some((_, stored)) if stored == strength => {}
             Some(_) => {
+                strengths_changed = true;
                 transaction
                     .prepare_cached("UPDATE consumer_tags SET strength = ?3 WHERE consumer_id = ?1 AND tag = ?2")?
                     .execute(params![consumer_id, tag, *strength as i64])
@@ -374,58 +493,54 @@ fn refresh_consumer(
             }
         }
     }
-    for stored in before
+    for (stored, _) in before
         .iter()
-        .filter(|stored| !current.contains(&stored.tag))
+        .filter(|(stored, _)| !current.contains(stored))
     {
         transaction
             .prepare_cached("DELETE FROM consumer_tags WHERE consumer_id = ?1 AND tag = ?2")?
-            .execute(params![consumer_id, stored.tag])
+            .execute(params![consumer_id, stored])
             .map_err(classify)?;
         changes += 1;
         report_change(
             transaction,
             refresh,
             consumer_id,
-            &stored.tag,
+            stored,
             TagChangeKind::Removed,
             0,
             &current,
         )?;
     }
-    // Contributions are kept oldest first.
-    let last_feedback_at = items.last().map_or(0, |item| item.at);
-    if items_changed {
+    if items_changed || changes > 0 || strengths_changed {
+        // Contributions are kept oldest first.
+        let last_feedback_at = items.last().map_or(0, |item| item.at);
+        let updated_at = if items_changed || changes > 0 {
+            Some(refresh.now)
+        } else {
+            None
+        };
         transaction
             .prepare_cached(
-                "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, next_review_at, items)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, next_review_at, profile)
+                 VALUES (?1, ?2, COALESCE(?3, 0), ?4, ?5)
                  ON CONFLICT (consumer_id) DO UPDATE SET last_feedback_at = excluded.last_feedback_at,
-                     updated_at = excluded.updated_at, next_review_at = excluded.next_review_at,
-                     items = excluded.items",
+                     updated_at = COALESCE(?3, updated_at), next_review_at = excluded.next_review_at,
+                     profile = excluded.profile",
             )?
             .execute(params![
                 consumer_id,
                 last_feedback_at,
-                refresh.now,
+                updated_at,
                 evaluation.next_review_at,
-                encode_items(consumer_id, items)?
+                encode_profile(consumer_id, &evaluation.tags, items)?
             ])
             .map_err(classify)?;
     } else {
-        // Only time moved: the contributions stay as stored.
+        // Only time moved and nothing it decides changed.
         transaction
-            .prepare_cached(
-                "UPDATE consumers SET next_review_at = ?2,
-                     updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END
-                 WHERE consumer_id = ?1",
-            )?
-            .execute(params![
-                consumer_id,
-                evaluation.next_review_at,
-                changes > 0,
-                refresh.now
-            ])
+            .prepare_cached("UPDATE consumers SET next_review_at = ?2 WHERE consumer_id = ?1")?
+            .execute(params![consumer_id, evaluation.next_review_at])
             .map_err(classify)?;
     }
     Ok(changes)
@@ -462,28 +577,28 @@ impl Store {
         &self,
         projection: &str,
         last_seq: i64,
-        items: &[ConsumerItem],
+        items: Vec<ConsumerItem>,
         refresh: &ConsumerRefresh<'_>,
     ) -> Result<usize, StoreError> {
+        // Each consumer once per batch, in the order they first appear.
+        let mut consumers: Vec<(String, Vec<ConsumerItem>)> = Vec::new();
+        let mut positions: std::collections::HashMap<String, usize> = Default::default();
+        for item in items {
+            match positions.get(item.consumer_id.as_str()) {
+                Some(&position) => consumers[position].1.push(item),
+                None => {
+                    positions.insert(item.consumer_id.clone(), consumers.len());
+                    consumers.push((item.consumer_id.clone(), vec![item]));
+                }
+            }
+        }
         let mut connection = self.connection.lock();
         let transaction = connection.transaction().map_err(classify)?;
-        // Each consumer once per batch, in the order they first appear.
-        let mut consumers: Vec<(&str, Vec<&ConsumerItem>)> = Vec::new();
-        let mut positions: std::collections::HashMap<&str, usize> = Default::default();
-        for item in items {
-            let position = *positions
-                .entry(item.consumer_id.as_str())
-                .or_insert_with(|| {
-                    consumers.push((item.consumer_id.as_str(), Vec::new()));
-                    consumers.len() - 1
-                });
-            consumers[position].1.push(item);
-        }
         let mut changes = 0;
         for (consumer_id, new_items) in consumers {
-            let mut stored = load_items(&transaction, consumer_id)?;
-            merge_items(&mut stored, &new_items);
-            changes += refresh_consumer(&transaction, consumer_id, &stored, refresh, true)?;
+            let ConsumerState { tags, mut items } = load_state(&transaction, &consumer_id)?;
+            merge_items(&mut items, new_items);
+            changes += refresh_consumer(&transaction, &consumer_id, &tags, &items, refresh, true)?;
         }
         set_projection_cursor(&transaction, projection, last_seq)?;
         transaction.commit().map_err(classify)?;
@@ -510,8 +625,15 @@ impl Store {
         };
         let mut changes = 0;
         for consumer_id in &due {
-            let items = load_items(&transaction, consumer_id)?;
-            changes += refresh_consumer(&transaction, consumer_id, &items, refresh, false)?;
+            let state = load_state(&transaction, consumer_id)?;
+            changes += refresh_consumer(
+                &transaction,
+                consumer_id,
+                &state.tags,
+                &state.items,
+                refresh,
+                false,
+            )?;
         }
         transaction.commit().map_err(classify)?;
         Ok((due.len(), changes))
@@ -519,7 +641,7 @@ impl Store {
 
     pub fn consumer_items(&self, consumer_id: &str) -> Result<Vec<ConsumerItem>, StoreError> {
         let connection = self.connection.lock();
-        load_items(&connection, consumer_id)
+        Ok(load_state(&connection, consumer_id)?.items)
     }
 
     pub fn consumer_record(&self, consumer_id: &str) -> Result<Option<ConsumerRecord>, StoreError> {
@@ -601,18 +723,21 @@ mod tests {
     }
 
     #[test]
-    fn contributions_round_trip_through_the_compact_form() {
+    fn profiles_round_trip_through_the_binary_form() {
         let items = vec![item(1, 100, "neg"), item(2, 200, "pos")];
-        let text = encode_items("c-1", &items).expect("encode");
+        let tags = vec![("logistics_sensitive".to_string(), 2)];
+        let bytes = encode_profile("c-1", &tags, &items).expect("encode");
+        assert_eq!(bytes[0], PROFILE_FORMAT);
         assert_eq!(
-            text,
-            r#"[[1,100,"review","neg",[["logistics.speed","logistics","neg"]]],[2,200,"review","pos",[["logistics.speed","logistics","pos"]]]]"#
+            decode_profile("c-1", &bytes).expect("decode"),
+            ConsumerState { tags, items }
         );
-        assert_eq!(decode_items("c-1", &text).expect("decode"), items);
-        assert!(matches!(
-            decode_items("c-1", "[[1,"),
-            Err(StoreError::Corrupt { .. })
-        ));
+        for corrupt in [&bytes[..bytes.len() - 3], &[], &[9, 0, 0][..]] {
+            assert!(matches!(
+                decode_profile("c-1", corrupt),
+                Err(StoreError::Corrupt { .. })
+            ));
+        }
     }
 
     #[test]
@@ -620,7 +745,7 @@ mod tests {
         let mut items = vec![item(1, 100, "neg"), item(2, 200, "neg")];
         let again = item(1, 100, "pos");
         let newer = item(3, 150, "neg");
-        merge_items(&mut items, &[&again, &newer]);
+        merge_items(&mut items, vec![again, newer]);
         let order: Vec<(i64, &str)> = items
             .iter()
             .map(|item| (item.feedback_id, item.sentiment.as_str()))
@@ -630,8 +755,7 @@ mod tests {
         let many: Vec<ConsumerItem> = (0..MAX_ITEMS_PER_CONSUMER as i64 + 2)
             .map(|id| item(id + 10, id, "neg"))
             .collect();
-        let many: Vec<&ConsumerItem> = many.iter().collect();
-        merge_items(&mut items, &many);
+        merge_items(&mut items, many);
         assert_eq!(items.len(), MAX_ITEMS_PER_CONSUMER);
         assert_eq!(
             items.last().map(|item| item.at),
@@ -678,5 +802,53 @@ mod tests {
         // Opening again finds nothing left to move.
         let store = Store::open(directory.path(), false).expect("reopened");
         assert_eq!(store.consumer_items("c-1").expect("c-1").len(), 2);
+    }
+
+    #[test]
+    fn the_json_layout_is_moved_into_binary_profiles_with_their_tags() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        {
+            let connection =
+                rusqlite::Connection::open(directory.path().join("xinsheng.db")).expect("open");
+            connection
+                .execute_batch(
+                    r#"CREATE TABLE consumers (consumer_id TEXT PRIMARY KEY, last_feedback_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL, next_review_at INTEGER, items TEXT NOT NULL DEFAULT '[]');
+                    CREATE TABLE consumer_tags (consumer_id TEXT NOT NULL, tag TEXT NOT NULL,
+                        strength INTEGER NOT NULL, since INTEGER NOT NULL, PRIMARY KEY (consumer_id, tag));
+                    INSERT INTO consumers VALUES ('c-1', 200, 400, NULL,
+                        '[[2,200,"review","neg",[["logistics.speed","logistics","neg"]]],[1,100,"refund","neg",[]]]');
+                    INSERT INTO consumer_tags VALUES ('c-1', 'logistics_sensitive', 2, 150);"#,
+                )
+                .expect("second layout");
+        }
+        let store = Store::open(directory.path(), false).expect("migrated");
+        let items = store.consumer_items("c-1").expect("c-1");
+        let ids: Vec<i64> = items.iter().map(|item| item.feedback_id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(items[1].mentions[0].tag, "logistics.speed");
+
+        // The tag came along: deciding it again is no change, and it keeps its date.
+        let evaluate = |_: &str, _: &[ConsumerItem]| TagEvaluation {
+            tags: vec![("logistics_sensitive".to_string(), 2)],
+            next_review_at: None,
+        };
+        let refresh = ConsumerRefresh {
+            evaluate: &evaluate,
+            outbox: None,
+            now: 1_000,
+        };
+        let changes = store
+            .apply_consumer_items("consumers", 1, vec![item(3, 300, "neg")], &refresh)
+            .expect("applied");
+        assert_eq!(changes, 0);
+        let record = store
+            .consumer_record("c-1")
+            .expect("record")
+            .expect("known");
+        assert_eq!(record.tags.len(), 1);
+        assert_eq!(record.tags[0].since, 150);
+        assert_eq!((record.last_feedback_at, record.updated_at), (300, 1_000));
+        assert_eq!(store.consumer_items("c-1").expect("c-1").len(), 3);
     }
 }
