@@ -200,8 +200,11 @@ fn encode_profile(
             })
             .collect(),
     };
-    postcard::to_extend(&stored, vec![PROFILE_FORMAT])
-        .map_err(|error| corrupt_profile(consumer_id, error))
+    // `to_extend` copies byte by byte; `to_stdvec` appends slices.
+    let mut bytes =
+        postcard::to_stdvec(&stored).map_err(|error| corrupt_profile(consumer_id, error))?;
+    bytes.insert(0, PROFILE_FORMAT);
+    Ok(bytes)
 }
 
 fn decode_profile(consumer_id: &str, bytes: &[u8]) -> Result<ConsumerState, StoreError> {
