@@ -171,22 +171,25 @@ fn each_page(core: &Core, mut cursor: i64, mut visit: impl FnMut(&[AnalysedEvent
 }
 
 /// Applies the whole event log to one projection; returns wall and CPU
-/// seconds spent inside `apply`, and events applied.
-fn apply_all(core: &Core, projection: &dyn Projection) -> (f64, f64, usize) {
+/// seconds spent inside `apply`, events applied, and the longest single
+/// `apply` in seconds (how long a round holds the store's connection).
+fn apply_all(core: &Core, projection: &dyn Projection) -> (f64, f64, usize, f64) {
     let cursor = core
         .store
         .projection_cursor(projection.name())
         .expect("cursor");
-    let (mut spent, mut cpu, mut applied) = (0.0, 0.0, 0);
+    let (mut spent, mut cpu, mut applied, mut longest) = (0.0, 0.0, 0, 0.0_f64);
     each_page(core, cursor, |events| {
         let started = Instant::now();
         let cpu_before = thread_cpu_seconds();
         projection.apply(events).expect("apply");
         cpu += thread_cpu_seconds() - cpu_before;
-        spent += started.elapsed().as_secs_f64();
+        let round = started.elapsed().as_secs_f64();
+        spent += round;
+        longest = longest.max(round);
         applied += events.len();
     });
-    (spent, cpu, applied)
+    (spent, cpu, applied, longest)
 }
 
 fn main() {
@@ -218,12 +221,13 @@ fn main() {
             reading * 1e6 / read.max(1) as f64
         );
         for (name, projection) in projections {
-            let (seconds, cpu, applied) = apply_all(&core, projection);
+            let (seconds, cpu, applied, longest) = apply_all(&core, projection);
             let per_item = |seconds: f64| seconds * 1e6 / applied.max(1) as f64;
             println!(
-                "consumers {consumers}: {name:<10} {:>7.1} µs/item wall, {:>7.1} µs/item CPU ({applied} events)",
+                "consumers {consumers}: {name:<10} {:>7.1} µs/item wall, {:>7.1} µs/item CPU, longest round {:>5.1} ms ({applied} events)",
                 per_item(seconds),
-                per_item(cpu)
+                per_item(cpu),
+                longest * 1e3
             );
         }
     }

@@ -15,8 +15,14 @@ use std::sync::Arc;
 use crate::store::events::AnalysedEvent;
 use crate::store::{Store, StoreError};
 
-/// Events handed to a projection per call.
-pub const EVENTS_PER_ROUND: usize = 500;
+/// Most events handed to a projection per call (one transaction each).
+/// Larger rounds amortise the commit and write each hot page once for
+/// more events: measured with `cargo bench --bench projections`, going
+/// from 500 to 2,000 cut the consumer profiles' CPU per item by about a
+/// quarter and the follow-ups' by about 40 %. The price is how long a
+/// round holds the store's connection while a backlog drains (the bench
+/// prints the longest round); a trickle of events gives small rounds.
+pub const EVENTS_PER_ROUND: usize = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
