@@ -12,7 +12,7 @@ Steps:
  2. Splits (stable, by CRC32 of the review id): bucket 0 = sentiment test,
     bucket 1 = sentiment validation, never trained on; texts equal to a held-out
     text are dropped from training. Hand labels: batch4 = tagger validation
-    (thresholds), the other batches train. Ids of the dev set are never used
+    (measured only), the other batches train. Ids of the dev set are never used
     (its labels are not even read here).
  3. Vocabulary -> tokenizer.json (WordLevel over characters and words).
  4. Sentiment: linear SVM over idf-weighted, L2-normalised character 1-3-grams
@@ -21,7 +21,8 @@ Steps:
     a clause plus the rules' hits in it. Review-level labels are aligned to
     clauses (single clause; else the clauses where the rules saw the tag; else,
     after a first fit, the clause the model scores highest). Per-tag
-    thresholds are chosen on the validation batch.
+    thresholds are chosen on out-of-fold scores over the training labels
+    (--threshold-folds, 3; 1 picks them on the validation batch instead).
  6. Both models are written as ONNX, each with its keys file (onnx_export.py);
     every reported metric is computed by running the exported files with
     onnxruntime.
