@@ -30,8 +30,7 @@ def main():
     out = pathlib.Path(args.out_dir)
     first_batch = 1
     if args.after_existing:
-        # Batches set aside in subfolders hold their ids too: never drawn twice.
-        existing = sorted(out.glob("**/batch*.ids"))
+        existing = sorted(out.glob("batch*.ids"))
         for path in existing:
             excluded |= set(path.read_text(encoding="utf-8").split())
         first_batch = len(existing) + 1

@@ -364,7 +364,11 @@ def main():
     lex3_all = lex_all.reshape(len(rows), len(tags), 3)
     clause_sentiment = onnx_probs(sentiment_path, [(c, w) for _, c, w in rows])[:, :1]
     clause_keys = [hashing.text_keys(c, w) for _, c, w in rows]
-    train_rows = [r for i in tag_train + weak_ids for r in row_of[i] + ([item_row_of[i]] if i in item_row_of else [])]
+    def scored_rows(i):
+        """The rows an item is scored on: its clauses, then the whole item."""
+        return row_of[i] + ([item_row_of[i]] if i in item_row_of else [])
+
+    train_rows = [r for i in tag_train + weak_ids for r in scored_rows(i)]
     tspace = FeatureSpace([clause_keys[r] for r in train_rows])
     mention_all = np.vstack(mention_rows) if mention_rows else np.zeros((0, len(tags)), np.float32)
     X_all = sp.hstack([tspace.matrix(clause_keys), sp.csr_matrix(lex_all), sp.csr_matrix(mention_all)]).tocsr()
@@ -447,7 +451,7 @@ def main():
         session = onnx_session(str(tagger_path))[0]
         result = {}
         for i in ids:
-            rs = row_of[i] + ([item_row_of[i]] if i in item_row_of else [])
+            rs = scored_rows(i)
             tag_p, pol_p = session.run(["tag_probs", "polarity_probs"], {
                 "rows": model_rows(tagger_path, [(rows[r][1], rows[r][2]) for r in rs]),
                 "lexicon": lex_all[rs], "polarity_lexicon": lex_all[rs], "clause_sentiment": clause_sentiment[rs],
@@ -455,13 +459,13 @@ def main():
             result[i] = (tag_p, pol_p)
         return result
 
-    def choose_thresholds(outputs, gold):
+    def choose_thresholds(tag_probs, gold):
         """Per tag, the grid threshold with the best F1 of review-level
-        presence over `outputs` (id -> (tag_probs, polarity_probs))."""
-        ids = list(outputs)
+        presence over `tag_probs` (id -> rows x tags)."""
+        ids = list(tag_probs)
         # A review has a tag when some row passes its threshold: when its
         # best row does.
-        best_prob = np.array([outputs[i][0].max(axis=0) for i in ids])
+        best_prob = np.array([tag_probs[i].max(axis=0) for i in ids])
         has = np.array([[any(g[0] == tag for g in gold[i]) for tag in tags] for i in ids])
         chosen = {t: 0.5 for t in tags}
         grid = np.round(np.arange(0.1, 0.91, 0.05), 2)
@@ -491,21 +495,19 @@ def main():
         # picked on; now that batch only measures.
         folds = args.threshold_folds
         fold_of = {i: zlib.crc32(("fold:" + i).encode()) % folds for i in tag_train}
-        rows_of_item = {i: row_of[i] + ([item_row_of[i]] if i in item_row_of else []) for i in tag_train}
         oof = {}
         for fold in range(folds):
             held = [i for i in tag_train if fold_of[i] == fold]
-            held_rows = {r for i in held for r in rows_of_item[i]}
+            held_rows = {r for i in held for r in scored_rows(i)}
             W_f, b_f = fit(placed, [r for r in train_rows if r not in held_rows])
             for i in held:
-                rs = rows_of_item[i]
+                rs = scored_rows(i)
                 logits = np.asarray(X_all[rs] @ W_f).reshape(len(rs), len(tags)) + b_f
-                # Presence is all a threshold decides; polarity plays no part.
-                oof[i] = (1.0 / (1.0 + np.exp(-logits)), np.zeros((len(rs), len(tags), 3)))
+                oof[i] = 1.0 / (1.0 + np.exp(-logits))
             log(f"tagger: out-of-fold scores for fold {fold + 1} of {folds} ({len(held)} items)")
         thresholds = choose_thresholds(oof, {i: labels[i] for i in tag_train})
     else:
-        thresholds = choose_thresholds(val_out, gold_val)
+        thresholds = choose_thresholds({i: val_out[i][0] for i in tag_val}, gold_val)
     log(f"thresholds {thresholds}")
     preds_val = {i: decide(*val_out[i], tags, thresholds) for i in tag_val}
     tagger_metrics = {"validation": tag_metrics(scorer, gold_val, preds_val), "validation_items": len(tag_val),

@@ -144,18 +144,34 @@ struct StoredProfile<'a> {
     #[serde(borrow)]
     tags: Vec<(&'a str, u64)>,
     #[serde(borrow)]
-    contributions: Vec<StoredContribution<'a>>,
+    contributions: Vec<StoredContribution<&'a str>>,
 }
 
-/// `(feedback_id, at, source, sentiment, [(tag, library, polarity), ...])`
+/// `(feedback_id, at, source, sentiment, [(tag, library, polarity), ...])`:
+/// borrowed from the binary profile, owned when read from the JSON layout.
 #[derive(Serialize, Deserialize)]
-struct StoredContribution<'a>(
-    i64,
-    i64,
-    &'a str,
-    &'a str,
-    #[serde(borrow)] Vec<(&'a str, &'a str, &'a str)>,
-);
+struct StoredContribution<S>(i64, i64, S, S, Vec<(S, S, S)>);
+
+impl<S: Into<String>> StoredContribution<S> {
+    fn into_item(self, consumer_id: &str) -> ConsumerItem {
+        let StoredContribution(feedback_id, at, source, sentiment, mentions) = self;
+        ConsumerItem {
+            feedback_id,
+            consumer_id: consumer_id.to_string(),
+            at,
+            source: source.into(),
+            sentiment: sentiment.into(),
+            mentions: mentions
+                .into_iter()
+                .map(|(tag, library, polarity)| Mention {
+                    tag: tag.into(),
+                    library: library.into(),
+                    polarity: polarity.into(),
+                })
+                .collect(),
+        }
+    }
+}
 
 const PROFILE_FORMAT: u8 = 1;
 
@@ -228,23 +244,7 @@ fn decode_profile(consumer_id: &str, bytes: &[u8]) -> Result<ConsumerState, Stor
         items: stored
             .contributions
             .into_iter()
-            .map(
-                |StoredContribution(feedback_id, at, source, sentiment, mentions)| ConsumerItem {
-                    feedback_id,
-                    consumer_id: consumer_id.to_string(),
-                    at,
-                    source: source.to_string(),
-                    sentiment: sentiment.to_string(),
-                    mentions: mentions
-                        .into_iter()
-                        .map(|(tag, library, polarity)| Mention {
-                            tag: tag.to_string(),
-                            library: library.to_string(),
-                            polarity: polarity.to_string(),
-                        })
-                        .collect(),
-                },
-            )
+            .map(|contribution| contribution.into_item(consumer_id))
             .collect(),
     })
 }
@@ -403,28 +403,11 @@ pub(super) fn migrate(connection: &mut rusqlite::Connection) -> Result<(), Store
 /// Contributions in the second layout:
 /// `[[feedback_id, at, source, sentiment, [[tag, library, polarity], ...]], ...]`.
 fn decode_json_items(consumer_id: &str, text: &str) -> Result<Vec<ConsumerItem>, StoreError> {
-    type JsonContribution = (i64, i64, String, String, Vec<(String, String, String)>);
-    let stored: Vec<JsonContribution> =
+    let stored: Vec<StoredContribution<String>> =
         serde_json::from_str(text).map_err(|error| corrupt_profile(consumer_id, error))?;
     Ok(stored
         .into_iter()
-        .map(
-            |(feedback_id, at, source, sentiment, mentions)| ConsumerItem {
-                feedback_id,
-                consumer_id: consumer_id.to_string(),
-                at,
-                source,
-                sentiment,
-                mentions: mentions
-                    .into_iter()
-                    .map(|(tag, library, polarity)| Mention {
-                        tag,
-                        library,
-                        polarity,
-                    })
-                    .collect(),
-            },
-        )
+        .map(|contribution| contribution.into_item(consumer_id))
         .collect())
 }
 
@@ -518,11 +501,7 @@ fn refresh_consumer(
     if items_changed || changes > 0 || strengths_changed {
         // Contributions are kept oldest first.
         let last_feedback_at = items.last().map_or(0, |item| item.at);
-        let updated_at = if items_changed || changes > 0 {
-            Some(refresh.now)
-        } else {
-            None
-        };
+        let updated_at = (items_changed || changes > 0).then_some(refresh.now);
         transaction
             .prepare_cached(
                 "INSERT INTO consumers (consumer_id, last_feedback_at, updated_at, next_review_at, profile)
