@@ -8,8 +8,7 @@
 use serde::Serialize;
 
 use super::lexicon::{Lexicon, Role};
-use super::segment::Segmenter;
-use super::tagger::{ClauseHit, PreparedText, RuleFindings};
+use super::tagger::{ClauseHit, ClauseText, PreparedText, RuleFindings};
 use crate::feedback::Polarity;
 
 /// Placed between clauses when a whole item is one model input (sentiment),
@@ -24,11 +23,10 @@ pub struct ClauseTokens {
     pub words: Vec<String>,
 }
 
-pub fn clause_tokens(segmenter: &Segmenter, clause_text: &str) -> ClauseTokens {
+pub fn clause_tokens(clause: &ClauseText) -> ClauseTokens {
     let mut tokens = ClauseTokens::default();
     for_each_clause_token(
-        segmenter,
-        clause_text,
+        clause,
         |token| tokens.chars.push(token.to_string()),
         |token| tokens.words.push(token.to_string()),
     );
@@ -39,14 +37,13 @@ pub fn clause_tokens(segmenter: &Segmenter, clause_text: &str) -> ClauseTokens {
 /// handed out without allocating each one (serving reads them once, to look
 /// up their ids).
 pub fn for_each_clause_token(
-    segmenter: &Segmenter,
-    clause_text: &str,
+    clause: &ClauseText,
     mut on_char: impl FnMut(&str),
     mut on_word: impl FnMut(&str),
 ) {
     let mut buffer = [0u8; 4];
     let mut long = String::new();
-    for ch in clause_text.chars().filter(|ch| !ch.is_whitespace()) {
+    for ch in clause.text.chars().filter(|ch| !ch.is_whitespace()) {
         let mut lower = ch.to_lowercase();
         match (lower.next(), lower.len()) {
             (Some(single), 0) => on_char(single.encode_utf8(&mut buffer)),
@@ -58,14 +55,14 @@ pub fn for_each_clause_token(
             }
         }
     }
-    for token in segmenter.words(clause_text) {
-        if !token.word.chars().any(char::is_alphanumeric) {
+    for word in clause.words() {
+        if !word.chars().any(char::is_alphanumeric) {
             continue;
         }
-        if is_lowercase(token.word) {
-            on_word(token.word);
+        if is_lowercase(word) {
+            on_word(word);
         } else {
-            on_word(&token.word.to_lowercase());
+            on_word(&word.to_lowercase());
         }
     }
 }
@@ -159,7 +156,6 @@ pub fn clause_signals(
 /// Features of every clause of one prepared text.
 pub fn item_features(
     lexicon: &Lexicon,
-    segmenter: &Segmenter,
     prepared: &PreparedText,
     findings: &RuleFindings,
 ) -> Vec<ClauseFeatures> {
@@ -167,14 +163,14 @@ pub fn item_features(
         .clauses
         .iter()
         .enumerate()
-        .map(|(index, clause)| {
-            let text: String = prepared.chars[clause.start..clause.end].iter().collect();
+        .zip(&prepared.clause_texts)
+        .map(|((index, clause), clause_text)| {
             let signals = clause_signals(lexicon, prepared, findings, index);
             ClauseFeatures {
                 start: clause.start,
                 end: clause.end,
-                tokens: clause_tokens(segmenter, &text),
-                text,
+                tokens: clause_tokens(clause_text),
+                text: clause_text.text.clone(),
                 lexicon: signals
                     .hits
                     .into_iter()
@@ -194,6 +190,7 @@ pub fn item_features(
 mod tests {
     use super::*;
     use crate::nlp::lexicon::Lexicon;
+    use crate::nlp::segment::Segmenter;
     use std::path::Path;
 
     #[test]
@@ -201,7 +198,7 @@ mod tests {
         let lexicon = Lexicon::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
             .expect("shipped lexicon");
         let segmenter = Segmenter::new(&lexicon);
-        let tokens = clause_tokens(&segmenter, "XL码 偏小!");
+        let tokens = clause_tokens(&ClauseText::cut(&segmenter, "XL码 偏小!".to_string()));
         assert_eq!(tokens.chars, ["x", "l", "码", "偏", "小", "!"]);
         assert!(
             tokens.words.contains(&"偏小".to_string()),

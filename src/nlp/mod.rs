@@ -26,11 +26,11 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::feedback::{Analysis, Polarity};
-use keywords::KeywordExtractor;
+use keywords::{KeywordError, KeywordExtractor};
 use lexicon::{Lexicon, LexiconError};
 use model::{ModelError, ModelTagger};
 use segment::Segmenter;
-use tagger::{LexiconTagger, PreparedText, Tagger};
+use tagger::{ClauseText, LexiconTagger, PreparedText, Tagger};
 
 pub struct Analyser {
     lexicon: Arc<Lexicon>,
@@ -66,13 +66,19 @@ pub enum AnalyserError {
     Lexicon(#[from] LexiconError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Keywords(#[from] KeywordError),
 }
 
 impl Analyser {
     pub fn load(lexicon_dir: &Path, choice: &TaggerChoice) -> Result<Analyser, AnalyserError> {
         let lexicon = Arc::new(Lexicon::load(lexicon_dir)?);
         // Two dictionaries to parse at start: in parallel.
-        let (segmenter, keywords) = rayon::join(|| Segmenter::new(&lexicon), KeywordExtractor::new);
+        let (segmenter, keywords) = rayon::join(
+            || Segmenter::new(&lexicon),
+            || KeywordExtractor::load(lexicon_dir),
+        );
+        let keywords = keywords?;
         let tagger: Box<dyn Tagger> = match choice {
             TaggerChoice::Lexicon => Box::new(LexiconTagger::new(lexicon.clone())),
             TaggerChoice::Model {
@@ -82,7 +88,6 @@ impl Analyser {
                 model_dir,
                 onnxruntime_library,
                 lexicon.clone(),
-                segmenter.clone(),
             )?),
         };
         Ok(Analyser {
@@ -110,12 +115,22 @@ impl Analyser {
         let text = normalise::normalise(raw);
         let matches = self.lexicon.find(&text);
         let clauses = clauses::split(&text, &matches, &self.lexicon);
-        let chars = text.chars().collect();
+        let chars: Vec<char> = text.chars().collect();
+        let clause_texts = clauses
+            .iter()
+            .map(|clause| {
+                ClauseText::cut(
+                    &self.segmenter,
+                    chars[clause.start..clause.end].iter().collect(),
+                )
+            })
+            .collect();
         PreparedText {
             text,
             chars,
             matches,
             clauses,
+            clause_texts,
         }
     }
 
@@ -124,7 +139,7 @@ impl Analyser {
     pub fn features(&self, raw: &str) -> (Vec<features::ClauseFeatures>, f32) {
         let prepared = self.prepare(raw);
         let findings = self.rules.find(&prepared);
-        let clauses = features::item_features(&self.lexicon, &self.segmenter, &prepared, &findings);
+        let clauses = features::item_features(&self.lexicon, &prepared, &findings);
         (clauses, findings.sentiment_score)
     }
 
@@ -154,7 +169,7 @@ impl Analyser {
                     (Polarity::Neu, Some(rating)) if rating >= 4 => Polarity::Pos,
                     (sentiment, _) => sentiment,
                 };
-                let keywords = self.keywords.extract(&self.segmenter, &prepared.text);
+                let keywords = self.keywords.extract(&prepared.clause_texts);
                 let mut tags = output.tags;
                 if let Some(reason_code) = input.reason_code {
                     self.lexicon.refund_reasons.apply(reason_code, &mut tags);

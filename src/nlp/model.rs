@@ -35,7 +35,6 @@ use serde::Deserialize;
 use super::features::{clause_signals, for_each_clause_token, signal_name, CLAUSE_SEPARATOR};
 use super::lexicon::Lexicon;
 use super::ngrams::{parse_keys, Kind, KnownKeys, SequenceRows};
-use super::segment::Segmenter;
 use super::tagger::{LexiconTagger, PreparedText, RuleFindings, Tagger, TaggerOutput};
 use crate::feedback::{library_of, Evidence, Polarity, TagMention};
 
@@ -275,7 +274,6 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>, ModelError> {
 
 pub struct ModelTagger {
     rules: LexiconTagger,
-    segmenter: Segmenter,
     tokenizer: tokenizers::Tokenizer,
     unknown_id: u32,
     separator_id: u32,
@@ -304,7 +302,6 @@ impl ModelTagger {
         model_dir: &Path,
         onnxruntime_library: &Path,
         lexicon: Arc<Lexicon>,
-        segmenter: Segmenter,
     ) -> Result<ModelTagger, ModelError> {
         let spec_path = model_dir.join("model.json");
         let spec_error = |message: String| ModelError::File {
@@ -428,7 +425,6 @@ impl ModelTagger {
         let version = format!("model:{};lexicon:{}", spec.version, lexicon.version);
         Ok(ModelTagger {
             rules: LexiconTagger::new(lexicon),
-            segmenter,
             tokenizer,
             unknown_id,
             separator_id,
@@ -562,16 +558,14 @@ impl ModelTagger {
         let mut spans = Vec::with_capacity(prepared.clauses.len());
         let mut rows = Vec::with_capacity(prepared.clauses.len() + 1);
         let mut whole = Row::default();
-        for (index, clause) in prepared.clauses.iter().enumerate() {
+        for (index, clause_text) in prepared.clause_texts.iter().enumerate() {
             if index > 0 {
                 chars.push(self.separator_id);
                 words.push(self.separator_id);
             }
-            let text: String = prepared.chars[clause.start..clause.end].iter().collect();
             let (char_start, word_start) = (chars.len(), words.len());
             for_each_clause_token(
-                &self.segmenter,
-                &text,
+                clause_text,
                 |token| chars.push(self.id(token)),
                 |token| words.push(self.id(token)),
             );

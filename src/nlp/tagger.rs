@@ -27,6 +27,53 @@ pub struct PreparedText {
     pub chars: Vec<char>,
     pub matches: Vec<LexiconMatch>,
     pub clauses: Vec<Clause>,
+    /// Per clause (same order as `clauses`): its text and jieba words.
+    pub clause_texts: Vec<ClauseText>,
+}
+
+/// A clause's text and its jieba words (precise mode, HMM), cut once per
+/// item: the models read the words and keywords are counted from them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClauseText {
+    pub text: String,
+    /// Byte ranges of the words in `text`, in order (not copied: an item
+    /// has dozens of words and every copy is an allocation).
+    word_spans: Vec<std::ops::Range<usize>>,
+}
+
+impl ClauseText {
+    pub fn cut(segmenter: &super::segment::Segmenter, text: String) -> ClauseText {
+        let base = text.as_ptr() as usize;
+        let word_spans = segmenter
+            .words(&text)
+            .into_iter()
+            .map(|token| {
+                // jieba hands out subslices of `text`.
+                let start = token.word.as_ptr() as usize - base;
+                start..start + token.word.len()
+            })
+            .collect();
+        ClauseText { text, word_spans }
+    }
+
+    /// A clause already cut into `words` (tests).
+    #[cfg(test)]
+    pub(crate) fn from_words(words: &[&str]) -> ClauseText {
+        let mut word_spans = Vec::with_capacity(words.len());
+        let mut end = 0;
+        for word in words {
+            word_spans.push(end..end + word.len());
+            end += word.len();
+        }
+        ClauseText {
+            text: words.concat(),
+            word_spans,
+        }
+    }
+
+    pub fn words(&self) -> impl Iterator<Item = &str> + '_ {
+        self.word_spans.iter().map(|span| &self.text[span.clone()])
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
