@@ -73,23 +73,31 @@ pub enum AnalyserError {
 impl Analyser {
     pub fn load(lexicon_dir: &Path, choice: &TaggerChoice) -> Result<Analyser, AnalyserError> {
         let lexicon = Arc::new(Lexicon::load(lexicon_dir)?);
-        // Two dictionaries to parse at start: in parallel.
-        let (segmenter, keywords) = rayon::join(
-            || Segmenter::new(&lexicon),
-            || KeywordExtractor::load(lexicon_dir),
-        );
-        let keywords = keywords?;
-        let tagger: Box<dyn Tagger> = match choice {
-            TaggerChoice::Lexicon => Box::new(LexiconTagger::new(lexicon.clone())),
-            TaggerChoice::Model {
-                model_dir,
-                onnxruntime_library,
-            } => Box::new(ModelTagger::load(
-                model_dir,
-                onnxruntime_library,
-                lexicon.clone(),
-            )?),
+        // Start-up is two dictionaries to parse and the models to load,
+        // independent of each other: side by side on the rayon pool.
+        let load_tagger = || -> Result<Box<dyn Tagger>, AnalyserError> {
+            Ok(match choice {
+                TaggerChoice::Lexicon => Box::new(LexiconTagger::new(lexicon.clone())),
+                TaggerChoice::Model {
+                    model_dir,
+                    onnxruntime_library,
+                } => Box::new(ModelTagger::load(
+                    model_dir,
+                    onnxruntime_library,
+                    lexicon.clone(),
+                )?),
+            })
         };
+        let ((segmenter, keywords), tagger) = rayon::join(
+            || {
+                rayon::join(
+                    || Segmenter::new(&lexicon),
+                    || KeywordExtractor::load(lexicon_dir),
+                )
+            },
+            load_tagger,
+        );
+        let (keywords, tagger) = (keywords?, tagger?);
         Ok(Analyser {
             rules: LexiconTagger::new(lexicon.clone()),
             lexicon,
