@@ -47,10 +47,12 @@ impl ClauseText {
         let word_spans = segmenter
             .words(&text)
             .into_iter()
-            .map(|token| {
-                // jieba hands out subslices of `text`.
-                let start = token.word.as_ptr() as usize - base;
-                start..start + token.word.len()
+            .filter_map(|token| {
+                // jieba hands out subslices of `text`; checked rather than
+                // trusted, since a bad range would panic on slicing later.
+                let start = (token.word.as_ptr() as usize).checked_sub(base)?;
+                let span = start..start + token.word.len();
+                (text.get(span.clone()) == Some(token.word)).then_some(span)
             })
             .collect();
         ClauseText { text, word_spans }
@@ -468,5 +470,24 @@ impl Tagger for LexiconTagger {
             .iter()
             .map(|prepared| self.tag_one(prepared))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nlp::segment::Segmenter;
+
+    #[test]
+    fn a_cut_clause_reads_back_its_words_in_order() {
+        let lexicon =
+            Lexicon::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons"))
+                .expect("shipped lexicon");
+        let segmenter = Segmenter::new(&lexicon);
+        let text = "XL码面料起球 尺码偏小";
+        let clause = ClauseText::cut(&segmenter, text.to_string());
+        let words: Vec<&str> = clause.words().collect();
+        assert_eq!(words.concat(), text, "{words:?}");
+        assert!(words.contains(&"起球"), "{words:?}");
     }
 }
