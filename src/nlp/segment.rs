@@ -36,10 +36,6 @@ impl Segmenter {
         }
     }
 
-    pub fn jieba(&self) -> &Jieba {
-        &self.jieba
-    }
-
     /// Words with byte offsets, precise mode with HMM for unknown words:
     /// how queries are cut.
     pub fn words<'a>(&self, text: &'a str) -> Vec<jieba_rs::Token<'a>> {
