@@ -140,20 +140,11 @@ class FeatureSpace:
     tagger's validation batch, 2**19 hash buckets missed 18 more negative
     issues than this (and a bigger table is slower to gather from)."""
 
-    def __init__(self, key_lists, min_df=2, extra_keys=()):
-        """extra_keys are kept whatever their frequency (a key never seen gets
-        the idf of one seen once)."""
+    def __init__(self, key_lists, min_df=2):
         uniq = np.concatenate([np.unique(k) for k in key_lists]) if key_lists else np.zeros(0, np.int64)
         keys, df = np.unique(uniq, return_counts=True)
-        extra = np.setdiff1d(np.asarray(extra_keys, np.int64), keys[df >= min_df])
-        seen = np.isin(keys, extra)
-        extra_df = np.zeros(len(extra), np.int64)
-        extra_df[np.searchsorted(extra, keys[seen])] = df[seen]
-        all_keys = np.concatenate([keys[df >= min_df], extra])
-        all_df = np.maximum(np.concatenate([df[df >= min_df], extra_df]), 1)
-        order = np.argsort(all_keys, kind="stable")
-        self.keys = all_keys[order]
-        self.idf = (np.log((1 + len(key_lists)) / (1 + all_df[order])) + 1).astype(np.float32)
+        self.keys = keys[df >= min_df]
+        self.idf = (np.log((1 + len(key_lists)) / (1 + df[df >= min_df])) + 1).astype(np.float32)
 
     def matrix(self, key_lists):
         rows, cols, vals = [], [], []
@@ -173,42 +164,6 @@ class FeatureSpace:
     def table(self, weights):
         """weights [F, O] on normalised features -> ONNX table [F, O + 1]."""
         return np.hstack([weights * self.idf[:, None], (self.idf ** 2)[:, None]])
-
-
-def word_embeddings(word_seqs, size, dim, window=3, seed=20261123):
-    """Vectors [size, dim] for vocabulary ids from unlabelled text: truncated
-    SVD of the positive pointwise mutual information of words co-occurring
-    within `window` (context counts smoothed to the power 0.75; pairs weighted
-    1/distance). Rows are unit length; ids never seen stay zero.
-
-    The tagger learns a weight vector over these dimensions beside its n-gram
-    weights: a complaint word the hand labels never show ("变形") then shares
-    in the weight of words used like it ("开线", "坏了")."""
-    from scipy.sparse.linalg import svds
-    stream = np.concatenate([np.append(np.asarray(w, np.int64), 0) for w in word_seqs]) \
-        if word_seqs else np.zeros(0, np.int64)
-    stream = np.where(stream >= len(SPECIALS), stream, 0)  # specials are no context
-    rows, cols, vals = [], [], []
-    for d in range(1, window + 1):
-        a, b = stream[:-d], stream[d:]
-        ok = (a > 0) & (b > 0)
-        for x, y in ((a[ok], b[ok]), (b[ok], a[ok])):
-            rows.append(x); cols.append(y); vals.append(np.full(len(x), 1.0 / d, np.float64))
-    counts = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(size, size))
-    counts.sum_duplicates()
-    total = counts.sum()
-    word_p = np.asarray(counts.sum(axis=1)).ravel() / total
-    context = np.asarray(counts.sum(axis=0)).ravel() ** 0.75
-    context_p = context / context.sum()
-    coo = counts.tocoo()
-    pmi = np.log(coo.data / total / (word_p[coo.row] * context_p[coo.col]))
-    keep = pmi > 0
-    ppmi = sp.csr_matrix((pmi[keep], (coo.row[keep], coo.col[keep])), shape=(size, size))
-    u, sigma, _ = svds(ppmi, k=dim, random_state=seed)
-    vectors = u * np.sqrt(sigma)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-9)).astype(np.float32) * (norms > 1e-9)
 
 
 def pad(arrays):
@@ -297,10 +252,6 @@ def main():
     ap.add_argument("--threshold-folds", type=int, default=3,
                     help="choose tag thresholds on out-of-fold scores over the training labels "
                          "(1: on the validation batch, as before)")
-    ap.add_argument("--embedding-dim", type=int, default=0,
-                    help="dimensions of the word vectors the tagger also learns over (0: none)")
-    ap.add_argument("--embedding-scale", type=float, default=1.0,
-                    help="scale of the word-vector features (larger: weaker regularisation of their weights)")
     ap.add_argument("--weak", type=int, default=0,
                     help="unlabelled training reviews whose rule hits are added as weak clause labels")
     args = ap.parse_args()
@@ -424,27 +375,10 @@ def main():
         return row_of[i] + ([item_row_of[i]] if i in item_row_of else [])
 
     train_rows = [r for i in tag_train + weak_ids for r in scored_rows(i)]
-    if args.embedding_dim:
-        vectors = word_embeddings([item_seq(i)[1] for i in sentiment_train], len(vocab.ids), args.embedding_dim)
-        embedded = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)
-        word_keys = embedded * 8 + hashing.KIND_WORD_UNI
-        log(f"word vectors: {len(embedded)} words x {args.embedding_dim}")
-    else:
-        vectors, word_keys = np.zeros((len(vocab.ids), 0), np.float32), np.zeros(0, np.int64)
-    tspace = FeatureSpace([clause_keys[r] for r in train_rows], extra_keys=word_keys)
-    # Each key's vector: its word's for word unigrams, zero for other keys. The
-    # bag's vector features are then bag @ key_vectors, linear in the bag, so
-    # their weights fold into the n-gram table at export: the graph and the
-    # service stay as they are.
-    is_word = tspace.keys % 8 == hashing.KIND_WORD_UNI
-    key_vectors = np.zeros((len(tspace.keys), vectors.shape[1]), np.float32)
-    key_vectors[is_word] = vectors[tspace.keys[is_word] // 8] * args.embedding_scale
+    tspace = FeatureSpace([clause_keys[r] for r in train_rows])
     mention_all = np.vstack(mention_rows) if mention_rows else np.zeros((0, len(tags)), np.float32)
-    bags = tspace.matrix(clause_keys)
-    X_all = sp.hstack([bags, sp.csr_matrix(bags @ key_vectors), sp.csr_matrix(lex_all),
-                       sp.csr_matrix(mention_all)]).tocsr()
+    X_all = sp.hstack([tspace.matrix(clause_keys), sp.csr_matrix(lex_all), sp.csr_matrix(mention_all)]).tocsr()
     n_ngram = len(tspace.keys)
-    n_dense = key_vectors.shape[1]
 
     def align(scores=None):
         """(clause row, tag, polarity) for every training label that can be placed."""
@@ -491,7 +425,7 @@ def main():
                 W[:, t], b[t] = m.coef_[0], m.intercept_[0]
             else:
                 # Too rare to learn: pass the rules' own hit through.
-                W[n_ngram + n_dense + 3 * t:n_ngram + n_dense + 3 * t + 3, t] = 10.0
+                W[n_ngram + 3 * t:n_ngram + 3 * t + 3, t] = 10.0
         return W, b
 
     def polarity_features(r, t):
@@ -516,10 +450,8 @@ def main():
         coef[cls], pol_bias[cls] = polarity.coef_[k], polarity.intercept_[k]
     tagger_path = out / "tagger.onnx"
     n_lex = len(lexicon_inputs)
-    ngram_weights = W[:n_ngram] + key_vectors @ W[n_ngram:n_ngram + n_dense]
-    lex_start = n_ngram + n_dense
-    onnx_export.tagger_model(tagger_path, tspace.keys, tspace.table(ngram_weights), b,
-                             W[lex_start:lex_start + n_lex], W[lex_start + n_lex:], coef, pol_bias)
+    onnx_export.tagger_model(tagger_path, tspace.keys, tspace.table(W[:n_ngram]), b,
+                             W[n_ngram:n_ngram + n_lex], W[n_ngram + n_lex:], coef, pol_bias)
 
     def review_outputs(ids):
         session = onnx_session(str(tagger_path))[0]
