@@ -516,24 +516,16 @@ fn map_jsonl_batches(
     Ok(())
 }
 
-/// One line of `classify`'s output, serialised straight from the analysis:
-/// building a `serde_json::Value` tree per line first, and dropping it, was
-/// a tenth of `classify`'s CPU time.
+/// One line of `classify`'s output, serialised straight from the analysis
+/// (tags as the API shows them): building a `serde_json::Value` tree per
+/// line first, and dropping it, was a tenth of `classify`'s CPU time.
 #[derive(serde::Serialize)]
 struct ClassifiedLine<'a> {
     id: &'a serde_json::Value,
-    tags: Vec<ClassifiedTag<'a>>,
+    tags: &'a [xinsheng::feedback::TagMention],
     sentiment: xinsheng::feedback::Polarity,
     keywords: &'a [String],
     analyser_version: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct ClassifiedTag<'a> {
-    tag: &'a str,
-    polarity: xinsheng::feedback::Polarity,
-    score: f32,
-    evidence: &'a xinsheng::feedback::Evidence,
 }
 
 fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
@@ -554,16 +546,7 @@ fn classify(settings: &Settings, input: Option<PathBuf>) -> anyhow::Result<()> {
             .map(|(line, analysis)| {
                 serde_json::to_vec(&ClassifiedLine {
                     id: &line.id,
-                    tags: analysis
-                        .tags
-                        .iter()
-                        .map(|tag| ClassifiedTag {
-                            tag: &tag.tag,
-                            polarity: tag.polarity,
-                            score: tag.score,
-                            evidence: &tag.evidence,
-                        })
-                        .collect(),
+                    tags: &analysis.tags,
                     sentiment: analysis.sentiment,
                     keywords: &analysis.keywords,
                     analyser_version: &analysis.analyser_version,

@@ -15,7 +15,9 @@ so earlier batches (already labelled) stay as they are.
 --missed PRED (a `xinsheng classify` output over CORPUS) draws --missed-share
 of the ids from negative reviews in which PRED found no negative issue: where
 the tagger's misses of paraphrased complaints hide, beside the generic
-complaints that rightly carry no tag. The rest is drawn as usual.
+complaints that rightly carry no tag. The rest is drawn as usual. The new
+batches' names are added to OUT_DIR/drawn_from_misses.txt, which train.py
+reads: thresholds are not picked on such batches.
 """
 import argparse, json, random, collections, pathlib
 
@@ -76,6 +78,9 @@ def main():
         name = f"batch{first_batch + b}.ids"
         (out / name).write_text("\n".join(ids) + "\n", encoding="utf-8")
         print(f"{name}: {len(ids)} ids")
+    if args.missed:
+        with open(out / "drawn_from_misses.txt", "a", encoding="utf-8") as manifest:
+            manifest.write("".join(f"batch{first_batch + b}\n" for b in range(args.batches)))
 
 
 if __name__ == "__main__":

@@ -42,12 +42,13 @@ import onnx_export  # noqa: E402
 POLARITIES = ("neg", "pos", "neu")
 SPECIALS = ("[PAD]", "[UNK]", "[SEP]")
 VALIDATION_BATCHES = {"batch4"}
-# Drawn mostly from negative reviews in which an earlier tagger found no
-# negative issue (sample_for_annotation.py --missed): they teach the tagger
-# its misses, but over-represent hard complaints, so thresholds are not
-# picked on them. Picked over all items, product.quality's fell from 0.40 to
-# 0.15 and "申请退货" alone became a quality complaint.
-MISSES_BATCHES = {f"batch{n}" for n in range(17, 29)}
+# Lists the batches drawn mostly from negative reviews in which an earlier
+# tagger found no negative issue (sample_for_annotation.py --missed writes
+# it): they teach the tagger its misses, but over-represent hard complaints,
+# so thresholds are not picked on them. Picked over all items,
+# product.quality's fell from 0.40 to 0.15 and "申请退货" alone became a
+# quality complaint.
+MISSES_MANIFEST = "drawn_from_misses.txt"
 MIN_POSITIVE_CLAUSES = 4
 
 
@@ -218,6 +219,12 @@ def load_scorer(path):
     scorer = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(scorer)
     return scorer
+
+
+def best_per_tag(probs, tags):
+    """A review's best score per tag over its rows (zeros for a review
+    without rows): it has a tag when its best row passes the threshold."""
+    return probs.max(axis=0) if len(probs) else np.zeros(len(tags))
 
 
 def decide(tag_probs, polarity_probs, tags, thresholds):
@@ -469,10 +476,7 @@ def main():
         """Per tag, the grid threshold with the best F1 of review-level
         presence over `tag_probs` (id -> rows x tags)."""
         ids = list(tag_probs)
-        # A review has a tag when some row passes its threshold: when its
-        # best row does.
-        best_prob = np.array([tag_probs[i].max(axis=0) if len(tag_probs[i]) else np.zeros(len(tags))
-                              for i in ids])
+        best_prob = np.array([best_per_tag(tag_probs[i], tags) for i in ids])
         has = np.array([[any(g[0] == tag for g in gold[i]) for tag in tags] for i in ids])
         chosen = {t: 0.5 for t in tags}
         grid = np.round(np.arange(0.1, 0.91, 0.05), 2)
@@ -512,14 +516,16 @@ def main():
                 logits = np.asarray(X_all[rs] @ W_f).reshape(len(rs), len(tags)) + b_f
                 oof[i] = 1.0 / (1.0 + np.exp(-logits))
             log(f"tagger: out-of-fold scores for fold {fold + 1} of {folds} ({len(held)} items)")
-        drawn_as_usual = {i: oof[i] for i in oof if label_batch[i] not in MISSES_BATCHES}
+        manifest = pathlib.Path(args.labels) / MISSES_MANIFEST
+        from_misses = set(manifest.read_text(encoding="utf-8").split()) if manifest.exists() else set()
+        drawn_as_usual = {i: oof[i] for i in oof if label_batch[i] not in from_misses}
         thresholds = choose_thresholds(drawn_as_usual, {i: labels[i] for i in tag_train})
         # Tag presence out of fold over the training labels drawn as usual:
         # 17 times the validation batch, so a steadier guide to model choices
         # (a little flattering, as the thresholds were picked on these scores).
         tp = fp = fn = 0
         for i, probs in drawn_as_usual.items():
-            best = probs.max(axis=0) if len(probs) else np.zeros(len(tags))
+            best = best_per_tag(probs, tags)
             predicted = {tag for t, tag in enumerate(tags) if best[t] >= thresholds[tag]}
             gold = {tag for tag, _ in labels[i]}
             tp, fp, fn = tp + len(predicted & gold), fp + len(predicted - gold), fn + len(gold - predicted)

@@ -210,17 +210,18 @@ impl SequenceRows {
     /// position), unknown keys left out.
     pub fn push_known(&self, model: usize, start: usize, end: usize, out: &mut Vec<i64>) {
         let spans: [(&[Rows], usize); 3] = [(&self.uni, 0), (&self.bi, 1), (&self.tri, 2)];
-        let last = |rows: &[Rows], reach: usize| end.saturating_sub(reach).min(rows.len());
+        // An n-gram reaching `reach` tokens past its start must start before this.
+        let start_limit = |rows: &[Rows], reach: usize| end.saturating_sub(reach).min(rows.len());
         // Room for every n-gram at once: the filtered extends below would
         // otherwise regrow `out` several times per row.
         out.reserve(
             spans
                 .iter()
-                .map(|&(rows, reach)| last(rows, reach).saturating_sub(start))
+                .map(|&(rows, reach)| start_limit(rows, reach).saturating_sub(start))
                 .sum(),
         );
         for (rows, reach) in spans {
-            let last = last(rows, reach);
+            let last = start_limit(rows, reach);
             if start < last {
                 out.extend(
                     rows[start..last]
