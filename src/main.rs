@@ -16,6 +16,9 @@ use xinsheng::nlp::Analyser;
 use xinsheng::store::control::ControlStore;
 use xinsheng::store::Store;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "xinsheng",
@@ -476,44 +479,83 @@ struct ClassifyLine {
 
 /// Reads `{"id", "text"}` lines (a file or stdin) in batches and writes the
 /// lines `per_batch` serialises for each batch (one JSON document each) as
-/// JSONL on stdout.
+/// JSONL on stdout. Reading and parsing the next batch and writing the last
+/// one's lines run on their own threads beside `per_batch`: done in turn,
+/// they left a core idle between batches.
 fn map_jsonl_batches(
     input: Option<PathBuf>,
     per_batch: impl Fn(&[ClassifyLine]) -> serde_json::Result<Vec<Vec<u8>>>,
 ) -> anyhow::Result<()> {
-    let reader: Box<dyn BufRead> = match &input {
-        Some(path) => Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )),
-        None => Box::new(std::io::stdin().lock()),
-    };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut batch: Vec<ClassifyLine> = Vec::new();
-    let flush = |batch: &mut Vec<ClassifyLine>, out: &mut dyn Write| -> anyhow::Result<()> {
-        for line in per_batch(batch)? {
-            out.write_all(&line)?;
-            out.write_all(b"\n")?;
+    const BATCH: usize = 4_096;
+    let (batch_sender, batches) = std::sync::mpsc::sync_channel::<Vec<ClassifyLine>>(1);
+    let (lines_sender, written_lines) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let reader = scope.spawn(move || -> anyhow::Result<()> {
+            let lines: Box<dyn BufRead> = match &input {
+                Some(path) => Box::new(std::io::BufReader::new(
+                    std::fs::File::open(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?,
+                )),
+                None => Box::new(std::io::stdin().lock()),
+            };
+            let mut batch = Vec::with_capacity(BATCH);
+            for (number, line) in lines.lines().enumerate() {
+                let line = line?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<ClassifyLine>(&line) {
+                    Ok(parsed) => batch.push(parsed),
+                    Err(error) => eprintln!("line {}: skipped: {error}", number + 1),
+                }
+                if batch.len() >= BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if batch_sender.send(full).is_err() {
+                        return Ok(()); // the consumer stopped on an error of its own
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = batch_sender.send(batch);
+            }
+            Ok(())
+        });
+        let writer = scope.spawn(move || -> anyhow::Result<()> {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for lines in written_lines {
+                for line in lines {
+                    out.write_all(&line)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.flush()?;
+            Ok(())
+        });
+        let mut result = Ok(());
+        for batch in batches {
+            match per_batch(&batch) {
+                Ok(lines) => {
+                    if lines_sender.send(lines).is_err() {
+                        break; // the writer failed: its error is reported below
+                    }
+                }
+                Err(error) => {
+                    result = Err(error.into());
+                    break;
+                }
+            }
         }
-        batch.clear();
-        Ok(())
-    };
-    for (number, line) in reader.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<ClassifyLine>(&line) {
-            Ok(parsed) => batch.push(parsed),
-            Err(error) => eprintln!("line {}: skipped: {error}", number + 1),
-        }
-        if batch.len() >= 4_096 {
-            flush(&mut batch, &mut out)?;
-        }
-    }
-    flush(&mut batch, &mut out)?;
-    out.flush()?;
-    Ok(())
+        drop(lines_sender);
+        let joined = |thread: std::thread::ScopedJoinHandle<'_, anyhow::Result<()>>| {
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a classify I/O thread panicked")))
+        };
+        // Dropping the batches (on an error above) lets the reader stop.
+        let (read, written) = (joined(reader), joined(writer));
+        result.and(read).and(written)
+    })
 }
 
 /// One line of `classify`'s output, serialised straight from the analysis

@@ -50,21 +50,27 @@ def keys_path(path):
     return pathlib.Path(path).with_suffix(".keys")
 
 
-def _ngram_logits(g, table, bias):
-    """The shared front: table rows -> normalised linear scores + bias."""
+def _ngram_scores(g, table, rows):
+    """Table rows -> normalised linear scores [N, O] of the `rows` input."""
     table = np.asarray(table, dtype=np.float32)
     outputs = table.shape[1] - 1
-    inputs = [helper.make_tensor_value_info("rows", TensorProto.INT64, ["n", "k"])]
     full_table = np.vstack([np.zeros((1, table.shape[1]), np.float32), table])
     # Stored as float16, cast whole (ONNX Runtime folds the cast at load),
     # so that each run gathers float32 rows instead of casting them one by one.
     table32 = g.op("Cast", [g.const(full_table.astype(np.float16), np.float16)], to=TensorProto.FLOAT)
-    gathered = g.op("Gather", [table32, "rows"], axis=0)
+    gathered = g.op("Gather", [table32, rows], axis=0)
     summed = g.op("ReduceSum", [gathered, g.const([1])], keepdims=0)
     scores = g.op("Slice", [summed, g.const([0]), g.const([outputs]), g.const([1])])
     norm2 = g.op("Slice", [summed, g.const([outputs]), g.const([outputs + 1]), g.const([1])])
     norm = g.op("Sqrt", [g.op("Max", [norm2, g.const([1e-6], np.float32)])])
-    logits = g.op("Add", [g.op("Div", [scores, norm]), g.const(np.asarray(bias, np.float32), np.float32)])
+    return g.op("Div", [scores, norm]), outputs
+
+
+def _ngram_logits(g, table, bias):
+    """The shared front: table rows -> normalised linear scores + bias."""
+    inputs = [helper.make_tensor_value_info("rows", TensorProto.INT64, ["n", "k"])]
+    scores, outputs = _ngram_scores(g, table, "rows")
+    logits = g.op("Add", [scores, g.const(np.asarray(bias, np.float32), np.float32)])
     return logits, inputs, outputs
 
 
@@ -92,21 +98,27 @@ def linear_ngram_model(path, keys, table, bias, metadata=None):
     _save(g, inputs, [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", outputs])], path, keys, metadata)
 
 
-def tagger_model(path, keys, table, bias, lexicon_weights, mention_weights, polarity_coef, polarity_bias,
-                 metadata=None):
+def tagger_model(path, keys, table, bias, lexicon_weights, mention_weights, polarity_table, polarity_coef,
+                 polarity_bias, metadata=None):
     """The clause tagger.
 
     Inputs of the tag scores, per row (a clause, or a whole item): rows,
     lexicon [N, T * 3] (the rules' tag:polarity hits in the row, tag-major,
     polarities neg/pos/neu), mentions [N, T] (the tags whose words occur in
-    it). Inputs of the polarities, per row whose polarity is wanted (the
-    callers ask only for rows that decide some tag): polarity_lexicon [M, T * 3]
-    (as lexicon), clause_sentiment [M, 1] (the sentiment model's probability
-    for the row).
+    it). Inputs of the polarities, per tag decision (the callers ask only
+    for those): evidence_rows [M, K] (the evidence clause's n-grams, as rows),
+    item_lexicon [M, T * 3] and item_sentiment [M, 1] (the whole item's rule
+    hits, as lexicon, and the sentiment model's probability for it),
+    evidence_lexicon [M, T * 3] and evidence_sentiment [M, 1] (the same for
+    the evidence clause).
     Outputs: tag_probs [N, T] = sigmoid(n-gram scores + lexicon @ W + mentions @ M + b);
-    polarity_probs [M, T, 3] = softmax over neg/pos/neu of a small model
-    shared by all tags, fed [the tag's 3 rule hits, s, s * (no rule hit)]
-    with s = logit(clause_sentiment).
+    polarity_probs [M, T, 3] = softmax over neg/pos/neu of one model shared by
+    all tags: the evidence clause's n-grams (polarity_table [F, 3 + 1], laid
+    out as `table`) plus, for the item and for the evidence clause, [the
+    tag's 3 rule hits, s, s * (no rule hit)] with s = logit(sentiment),
+    @ polarity_coef.T [10, 3]. The n-grams read how this customer says it
+    ("能退吗" asks, it does not complain), which the review-level sentiment
+    model cannot.
     The two parts share nothing, so either is asked for by feeding the other
     zero rows: ONNX Runtime runs every node of a graph whichever outputs are
     fetched."""
@@ -114,26 +126,35 @@ def tagger_model(path, keys, table, bias, lexicon_weights, mention_weights, pola
     logits, inputs, tags = _ngram_logits(g, table, bias)
     inputs.append(helper.make_tensor_value_info("lexicon", TensorProto.FLOAT, ["n", tags * 3]))
     inputs.append(helper.make_tensor_value_info("mentions", TensorProto.FLOAT, ["n", tags]))
-    inputs.append(helper.make_tensor_value_info("polarity_lexicon", TensorProto.FLOAT, ["m", tags * 3]))
-    inputs.append(helper.make_tensor_value_info("clause_sentiment", TensorProto.FLOAT, ["m", 1]))
+    inputs.append(helper.make_tensor_value_info("evidence_rows", TensorProto.INT64, ["m", "k"]))
+    for part in ("item", "evidence"):
+        inputs.append(helper.make_tensor_value_info(f"{part}_lexicon", TensorProto.FLOAT, ["m", tags * 3]))
+        inputs.append(helper.make_tensor_value_info(f"{part}_sentiment", TensorProto.FLOAT, ["m", 1]))
     lexicon_weights = np.asarray(lexicon_weights, np.float32)
     logits = g.op("Add", [logits, g.op("MatMul", ["lexicon", g.const(lexicon_weights, np.float32)])])
     logits = g.op("Add", [logits, g.op("MatMul", ["mentions", g.const(np.asarray(mention_weights, np.float32),
                                                                        np.float32)])])
     g.nodes.append(helper.make_node("Sigmoid", [logits], ["tag_probs"]))
 
-    lex3 = g.op("Reshape", ["polarity_lexicon", g.const([0, tags, 3])])
-    p = g.op("Clip", ["clause_sentiment", g.const(1e-4, np.float32), g.const(1 - 1e-4, np.float32)])
     one = g.const(1.0, np.float32)
-    s = g.op("Sub", [g.op("Log", [p]), g.op("Log", [g.op("Sub", [one, p])])])  # [M, 1]
-    s3 = g.op("Unsqueeze", [s, g.const([2])])  # [M, 1, 1]
-    no_hit = g.op("Sub", [one, g.op("ReduceMax", [lex3, g.const([2])], keepdims=1)])  # [M, T, 1]
-    s_tags = g.op("Mul", [no_hit, s3])  # [M, T, 1]
-    s_all = g.op("Add", [g.op("Mul", [no_hit, g.const(0.0, np.float32)]), s3])  # broadcast s to [M, T, 1]
-    features = g.op("Concat", [lex3, s_all, s_tags], axis=2)  # [M, T, 5]
-    coef = np.asarray(polarity_coef, np.float32)  # [3, 5]
+
+    def five_features(part):
+        """[M, T, 5]: the tag's 3 rule hits, s, s * (no rule hit)."""
+        lex3 = g.op("Reshape", [f"{part}_lexicon", g.const([0, tags, 3])])
+        p = g.op("Clip", [f"{part}_sentiment", g.const(1e-4, np.float32), g.const(1 - 1e-4, np.float32)])
+        s = g.op("Sub", [g.op("Log", [p]), g.op("Log", [g.op("Sub", [one, p])])])  # [M, 1]
+        s3 = g.op("Unsqueeze", [s, g.const([2])])  # [M, 1, 1]
+        no_hit = g.op("Sub", [one, g.op("ReduceMax", [lex3, g.const([2])], keepdims=1)])  # [M, T, 1]
+        s_tags = g.op("Mul", [no_hit, s3])  # [M, T, 1]
+        s_all = g.op("Add", [g.op("Mul", [no_hit, g.const(0.0, np.float32)]), s3])  # broadcast s to [M, T, 1]
+        return g.op("Concat", [lex3, s_all, s_tags], axis=2)
+
+    features = g.op("Concat", [five_features("item"), five_features("evidence")], axis=2)  # [M, T, 10]
+    coef = np.asarray(polarity_coef, np.float32)  # [3, 10]
+    ngram_scores, _ = _ngram_scores(g, polarity_table, "evidence_rows")  # [M, 3]
     pol_logits = g.op("Add", [g.op("MatMul", [features, g.const(coef.T.copy(), np.float32)]),
-                              g.const(np.asarray(polarity_bias, np.float32), np.float32)])
+                              g.op("Unsqueeze", [ngram_scores, g.const([1])])])  # [M, T, 3]
+    pol_logits = g.op("Add", [pol_logits, g.const(np.asarray(polarity_bias, np.float32), np.float32)])
     g.nodes.append(helper.make_node("Softmax", [pol_logits], ["polarity_probs"], axis=2))
     _save(g, inputs, [helper.make_tensor_value_info("tag_probs", TensorProto.FLOAT, ["n", tags]),
                       helper.make_tensor_value_info("polarity_probs", TensorProto.FLOAT, ["m", tags, 3])],

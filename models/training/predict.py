@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import hashing  # noqa: E402
-from train import decide, item_tokens, pad, read_jsonl, run_features  # noqa: E402
+from train import decide, decided_polarities, item_tokens, pad, read_jsonl, run_features, tagger_feeds  # noqa: E402
 
 
 def main():
@@ -59,17 +59,18 @@ def main():
                 for tag in c["mentions"]:
                     if tag in tags:
                         mentions[k, tags.index(tag)] = 1.0
-            feeds = {"lexicon": lex, "clause_sentiment": cs, "mentions": mentions}
-            if spec["tagger"].get("item_rows"):
+            item_row = bool(spec["tagger"].get("item_rows"))
+            if item_row:
                 seqs.append(item_seq)
-                feeds = {"lexicon": np.vstack([lex, lex.max(axis=0)]),
-                         "clause_sentiment": np.vstack([cs, [[p]]]).astype(np.float32),
-                         "mentions": np.vstack([mentions, mentions.max(axis=0)])}
-            feeds["rows"] = rows(tagger_keys, seqs)
-            feeds["polarity_lexicon"] = feeds["lexicon"]
-            tag_p, pol_p = tagger.run(["tag_probs", "polarity_probs"], feeds)
-            record["tags"] = [{"tag": t, "polarity": pol}
-                              for t, pol in decide(tag_p, pol_p, tags, spec["tagger"]["thresholds"])]
+                lex = np.vstack([lex, lex.max(axis=0)])
+                cs = np.vstack([cs, [[p]]]).astype(np.float32)
+                mentions = np.vstack([mentions, mentions.max(axis=0)])
+            table_rows = rows(tagger_keys, seqs)
+            tag_p = tagger.run(["tag_probs"], tagger_feeds(rows=table_rows, lexicon=lex, mentions=mentions,
+                                                           tags=len(tags)))[0]
+            decided = decide(tag_p, tags, spec["tagger"]["thresholds"], item_row)
+            polarities = decided_polarities(tagger, decided, table_rows, lex, cs, tags, item_row)
+            record["tags"] = [{"tag": tags[t], "polarity": pol} for (t, _, _), pol in zip(decided, polarities)]
         print(json.dumps(record, ensure_ascii=False))
 
 

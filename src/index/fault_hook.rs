@@ -2,15 +2,20 @@
 //!
 //! The fault tests (`tests/integration/faults.rs`) SIGKILL the service at a
 //! known point *inside* an index commit, a window that is otherwise a few
-//! microseconds wide. With the variable set, the analysis worker logs the
-//! point it reached (warn level, `fault hook` + the point's name) and pauses
-//! that many milliseconds there, at two points of every commit:
+//! microseconds wide, or while a batch is being analysed, a window that
+//! shrinks as analysis gets faster (a kill timed by a sleep after the
+//! worker's log line landed in the commit once the models got faster). With
+//! the variable set, the analysis worker logs the point it reached (warn
+//! level, `fault hook` + the point's name) and pauses that many milliseconds
+//! there, at three points of every batch:
+//! - [`CommitPoint::Analysing`]: the worker has taken the batch and not
+//!   staged any of it;
 //! - [`CommitPoint::SegmentsWritten`]: the new segment files are on disk,
 //!   the index's `meta.json` does not list them yet;
 //! - [`CommitPoint::IndexCommitted`]: the index commit is durable, the
 //!   database has not marked its items indexed yet.
 //!
-//! Unset (as in any real deployment) it reads one cached value per commit
+//! Unset (as in any real deployment) it reads one cached value per point
 //! and changes nothing. It is read once, from the environment only: it is
 //! not a setting and has no place in the configuration file.
 
@@ -21,6 +26,7 @@ pub const ENV_VAR: &str = "XINSHENG_FAULT_COMMIT_DELAY_MS";
 
 #[derive(Debug, Clone, Copy)]
 pub enum CommitPoint {
+    Analysing,
     SegmentsWritten,
     IndexCommitted,
 }
@@ -28,6 +34,7 @@ pub enum CommitPoint {
 impl CommitPoint {
     pub fn as_str(self) -> &'static str {
         match self {
+            CommitPoint::Analysing => "analysing",
             CommitPoint::SegmentsWritten => "segments_written",
             CommitPoint::IndexCommitted => "index_committed",
         }
@@ -51,7 +58,7 @@ pub fn pause(point: CommitPoint) {
     tracing::warn!(
         point = point.as_str(),
         delay_ms = delay.as_millis() as u64,
-        "fault hook: pausing inside the commit"
+        "fault hook: pausing"
     );
     std::thread::sleep(delay);
 }

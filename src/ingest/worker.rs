@@ -76,6 +76,7 @@ impl Pipeline {
             first_id = items.first().map_or(0, |item| item.id),
             "analysing a batch"
         );
+        crate::index::fault_hook::pause(crate::index::fault_hook::CommitPoint::Analysing);
         let analyses = self.analyse(&items);
         let pairs: Vec<(&StoredFeedback, &Analysis)> = items.iter().zip(analyses.iter()).collect();
         self.index.add(&pairs)?;

@@ -10,12 +10,16 @@
 //! 2. `sentiment.onnx` scores items and clauses in one run;
 //! 3. `tagger.onnx` scores every clause (and the whole item, which sees the
 //!    context a clause lacks) for every tag, given its n-grams, the rules'
-//!    hits in it and its sentiment; it also gives each tag's polarity;
+//!    hits in it and the tags whose words it mentions;
 //! 4. a tag is present when some row passes the tag's calibrated threshold
 //!    (stored with the model); the last passing clause is the customer's
-//!    final word and gives polarity and evidence. Evidence spans come from the
-//!    rules' hit for that tag in the clause when there is one, else the
-//!    whole clause.
+//!    final word; the item row counts after every clause, and then the
+//!    clause that scores the tag highest is the evidence. Evidence spans come
+//!    from the rules' hit for that tag in the clause when there is one, else
+//!    the whole clause;
+//! 5. `tagger.onnx` gives each tag found its polarity, from the evidence
+//!    clause's n-grams, rule hits and sentiment and the whole item's rule
+//!    hits and sentiment.
 //!
 //! Tags a deployment adds to the lexicon beside the ones the models know
 //! keep the rules' verdict.
@@ -132,7 +136,11 @@ impl SessionPool {
         let first = open()?;
         let input_names: Vec<&str> = first.inputs().iter().map(|i| i.name()).collect();
         let output_names: Vec<&str> = first.outputs().iter().map(|o| o.name()).collect();
-        if !inputs.iter().all(|name| input_names.contains(name))
+        // Inputs must match exactly: a graph input the service does not feed
+        // (a newer model under an older binary) would fail every run, and
+        // the items would be tagged by the rules instead.
+        if input_names.len() != inputs.len()
+            || !inputs.iter().all(|name| input_names.contains(name))
             || !outputs.iter().all(|name| output_names.contains(name))
         {
             return Err(file_error(format!(
@@ -212,8 +220,20 @@ impl std::ops::Index<usize> for RowValues {
 #[derive(Clone, Copy)]
 enum TaggerPart<'a> {
     Tags,
-    /// Given the sentiment of every row asked for, indexed like the rows.
+    /// Given the sentiment of every row a polarity reads, indexed like the rows.
     Polarities(&'a [f32]),
+}
+
+/// What the tagger is asked about. Tags: one row (`item` and `evidence`
+/// alike). A polarity: the evidence clause of a tag found (its n-grams, rule
+/// findings and sentiment) and its whole item (rule findings and sentiment;
+/// the evidence clause again when the model scores no item rows). The
+/// item's sentiment is the better prior for most tags; the clause overrules
+/// it in mixed reviews, and the other clauses' words never reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct TaggerQuery {
+    item: usize,
+    evidence: usize,
 }
 
 /// `rows` as one `[rows, longest]` tensor, padded with row 0 (zeros).
@@ -226,15 +246,15 @@ fn padded(rows: &[&[i64]]) -> Result<Tensor<i64>, String> {
     Tensor::from_array(([rows.len(), width], data)).map_err(|error| error.to_string())
 }
 
-/// `selected` rows in chunks of similar length in `model`'s input.
-fn length_chunks(
-    rows: &[Row],
-    model: usize,
-    selected: impl Iterator<Item = usize>,
-) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = selected.collect();
-    order.sort_by_key(|&index| rows[index].keys[model].len());
-    order.chunks(ROWS_PER_RUN).map(<[usize]>::to_vec).collect()
+/// `selected` (rows, or questions about rows) in chunks of similar
+/// `length` (of the model input they become).
+fn length_chunks<T: Copy>(
+    selected: impl Iterator<Item = T>,
+    length: impl Fn(T) -> usize,
+) -> Vec<Vec<T>> {
+    let mut order: Vec<T> = selected.collect();
+    order.sort_by_key(|&item| length(item));
+    order.chunks(ROWS_PER_RUN).map(<[T]>::to_vec).collect()
 }
 
 fn column_index(names: &[String]) -> HashMap<String, usize> {
@@ -362,8 +382,11 @@ impl ModelTagger {
                 "rows",
                 "lexicon",
                 "mentions",
-                "polarity_lexicon",
-                "clause_sentiment",
+                "evidence_rows",
+                "item_lexicon",
+                "item_sentiment",
+                "evidence_lexicon",
+                "evidence_sentiment",
             ],
             &["tag_probs", "polarity_probs"],
         )?;
@@ -456,7 +479,7 @@ impl ModelTagger {
     /// (0 for rows not selected).
     fn run_sentiment(&self, rows: &[Row], selected: &[usize]) -> Result<Vec<f32>, String> {
         let mut probs = vec![0.0f32; rows.len()];
-        for chunk in length_chunks(rows, SENTIMENT, selected.iter().copied()) {
+        for chunk in length_chunks(selected.iter().copied(), |i| rows[i].keys[SENTIMENT].len()) {
             let keys: Vec<&[i64]> = chunk
                 .iter()
                 .map(|&i| rows[i].keys[SENTIMENT].as_slice())
@@ -478,68 +501,89 @@ impl ModelTagger {
         Ok(probs)
     }
 
-    /// One part of the tagger for the `selected` rows: tag probabilities (`[tags]`) or, given
-    /// the rows' sentiment, polarities (`[tags * 3]`). The parts have their
-    /// own inputs; the other part gets zero rows, so that it costs nothing.
+    /// One part of the tagger for `queries`: tag probabilities (`[tags]`,
+    /// indexed by row) or, given the rows' sentiment, polarities
+    /// (`[tags * 3]`, indexed by query). The parts have their own inputs; the
+    /// other part gets zero rows, so that it costs nothing.
     fn run_tagger(
         &self,
         rows: &[Row],
-        selected: &[usize],
+        queries: &[TaggerQuery],
         part: TaggerPart<'_>,
     ) -> Result<RowValues, String> {
         let columns = self.spec.tagger.lexicon_inputs.len();
         let mentions = self.spec.tagger.mention_inputs.len();
-        let (output, width) = match part {
-            TaggerPart::Tags => ("tag_probs", self.spec.tagger.tags.len()),
+        let (output, width, slots) = match part {
+            TaggerPart::Tags => ("tag_probs", self.spec.tagger.tags.len(), rows.len()),
             TaggerPart::Polarities(_) => (
                 "polarity_probs",
                 self.spec.tagger.tags.len() * self.polarities.len(),
+                queries.len(),
             ),
         };
-        let mut probs = RowValues::new(rows.len(), selected.len(), width);
-        let model = match part {
-            TaggerPart::Tags => TAGGER,
-            // Polarities do not read the n-grams: any order will do.
-            TaggerPart::Polarities(_) => SENTIMENT,
-        };
-        for chunk in length_chunks(rows, model, selected.iter().copied()) {
-            let flags = |chunk: &[usize], width: usize, field: fn(&Row) -> &[usize]| {
+        let mut probs = RowValues::new(slots, queries.len(), width);
+        let chunks = length_chunks(0..queries.len(), |query| {
+            rows[queries[query].evidence].keys[TAGGER].len()
+        });
+        for indices in chunks {
+            let chunk: Vec<TaggerQuery> = indices.iter().map(|&index| queries[index]).collect();
+            let flags = |chunk: &[TaggerQuery],
+                         row_of: fn(&TaggerQuery) -> usize,
+                         width: usize,
+                         field: fn(&Row) -> &[usize]| {
                 let mut data = vec![0.0f32; chunk.len() * width];
-                for (position, &i) in chunk.iter().enumerate() {
-                    for &column in field(&rows[i]) {
+                for (position, query) in chunk.iter().enumerate() {
+                    for &column in field(&rows[row_of(query)]) {
                         data[position * width + column] = 1.0;
                     }
                 }
                 Tensor::from_array(([chunk.len(), width], data)).map_err(|error| error.to_string())
             };
-            let (tag_rows, polarity_rows): (&[usize], &[usize]) = match part {
+            let sentiment_of = |chunk: &[TaggerQuery], row_of: fn(&TaggerQuery) -> usize| {
+                let values: Vec<f32> = match part {
+                    TaggerPart::Tags => Vec::new(),
+                    TaggerPart::Polarities(sentiment) => {
+                        chunk.iter().map(|query| sentiment[row_of(query)]).collect()
+                    }
+                };
+                Tensor::from_array(([values.len(), 1], values)).map_err(|error| error.to_string())
+            };
+            let item = |query: &TaggerQuery| query.item;
+            let evidence = |query: &TaggerQuery| query.evidence;
+            let keys = |chunk: &[TaggerQuery]| -> Vec<&[i64]> {
+                chunk
+                    .iter()
+                    .map(|query| rows[query.evidence].keys[TAGGER].as_slice())
+                    .collect()
+            };
+            let (tag_queries, polarity_queries): (&[TaggerQuery], &[TaggerQuery]) = match part {
                 TaggerPart::Tags => (&chunk, &[]),
                 TaggerPart::Polarities(_) => (&[], &chunk),
             };
-            let keys: Vec<&[i64]> = tag_rows
-                .iter()
-                .map(|&i| rows[i].keys[TAGGER].as_slice())
-                .collect();
-            let clause_sentiment: Vec<f32> = match part {
-                TaggerPart::Tags => Vec::new(),
-                TaggerPart::Polarities(sentiment) => {
-                    polarity_rows.iter().map(|&i| sentiment[i]).collect()
-                }
-            };
             let inputs = ort::inputs! {
-                "rows" => padded(&keys)?,
-                "lexicon" => flags(tag_rows, columns, |row| &row.lexicon)?,
-                "mentions" => flags(tag_rows, mentions, |row| &row.mentions)?,
-                "polarity_lexicon" => flags(polarity_rows, columns, |row| &row.lexicon)?,
-                "clause_sentiment" => Tensor::from_array(([polarity_rows.len(), 1], clause_sentiment)).map_err(|error| error.to_string())?,
+                "rows" => padded(&keys(tag_queries))?,
+                "lexicon" => flags(tag_queries, evidence, columns, |row| &row.lexicon)?,
+                "mentions" => flags(tag_queries, evidence, mentions, |row| &row.mentions)?,
+                "evidence_rows" => padded(&keys(polarity_queries))?,
+                "item_lexicon" => flags(polarity_queries, item, columns, |row| &row.lexicon)?,
+                "item_sentiment" => sentiment_of(polarity_queries, item)?,
+                "evidence_lexicon" => flags(polarity_queries, evidence, columns, |row| &row.lexicon)?,
+                "evidence_sentiment" => sentiment_of(polarity_queries, evidence)?,
+            };
+            let slot_of = |index: usize| match part {
+                TaggerPart::Tags => queries[index].evidence,
+                TaggerPart::Polarities(_) => index,
             };
             self.tagger.with(|session| -> Result<(), String> {
                 let outputs = session.run(inputs).map_err(|error| error.to_string())?;
                 let (_, values) = outputs[output]
                     .try_extract_tensor::<f32>()
                     .map_err(|error| error.to_string())?;
-                for (position, &row) in chunk.iter().enumerate() {
-                    probs.set(row, &values[position * width..(position + 1) * width]);
+                for (position, &index) in indices.iter().enumerate() {
+                    probs.set(
+                        slot_of(index),
+                        &values[position * width..(position + 1) * width],
+                    );
                 }
                 Ok(())
             })?;
@@ -644,128 +688,147 @@ impl ModelTagger {
         let tags_item_row = |item: &Item| {
             (self.spec.tagger.item_rows && !item.clause_rows.is_empty()).then_some(item.item_row)
         };
-        let tagged: Vec<usize> = items
+        let tagged: Vec<TaggerQuery> = items
             .iter()
             .flat_map(|item| item.clause_rows.clone().chain(tags_item_row(item)))
+            .map(|row| TaggerQuery {
+                item: row,
+                evidence: row,
+            })
             .collect();
         let tag_probs = self.run_tagger(&rows, &tagged, TaggerPart::Tags)?;
-        // Per item, per tag present: the row that decides it. The last passing
-        // clause is the final word; the item row counts after every clause.
-        let decided: Vec<Vec<(usize, usize)>> = items
+        // Per item, per tag present: the row that decides it and the question
+        // of its polarity. The last passing clause is the final word; the
+        // item row counts after every clause, and its evidence is the clause
+        // that scores the tag highest (it has no span of its own).
+        let decided: Vec<Vec<(usize, usize, TaggerQuery)>> = items
             .iter()
             .map(|item| {
                 (0..tags)
                     .filter_map(|tag_index| {
-                        item.clause_rows
+                        let row = item
+                            .clause_rows
                             .clone()
                             .chain(tags_item_row(item))
                             .filter(|&row| tag_probs[row][tag_index] >= self.thresholds[tag_index])
-                            .last()
-                            .map(|row| (tag_index, row))
+                            .last()?;
+                        let evidence = if row == item.item_row {
+                            item.clause_rows
+                                .clone()
+                                .max_by(|&a, &b| {
+                                    tag_probs[a][tag_index].total_cmp(&tag_probs[b][tag_index])
+                                })
+                                .unwrap_or(row)
+                        } else {
+                            row
+                        };
+                        let query = TaggerQuery {
+                            item: tags_item_row(item).unwrap_or(evidence),
+                            evidence,
+                        };
+                        Some((tag_index, row, query))
                     })
                     .collect()
             })
             .collect();
-        let mut deciding: Vec<usize> = decided.iter().flatten().map(|&(_, row)| row).collect();
-        deciding.sort_unstable();
-        deciding.dedup();
-        // Sentiment is needed for each item and for each deciding row (the
-        // polarity reads its clause's).
+        let mut polarity_queries: Vec<TaggerQuery> = decided
+            .iter()
+            .flatten()
+            .map(|&(_, _, query)| query)
+            .collect();
+        polarity_queries.sort_unstable();
+        polarity_queries.dedup();
+        // Sentiment is needed for each item and for each evidence clause (a
+        // polarity reads both).
         let mut need_sentiment: Vec<usize> = items
             .iter()
             .filter(|item| item.has_chars)
             .map(|item| item.item_row)
-            .chain(deciding.iter().copied())
+            .chain(polarity_queries.iter().map(|query| query.evidence))
             .collect();
         need_sentiment.sort_unstable();
         need_sentiment.dedup();
         let sentiment = self.run_sentiment(&rows, &need_sentiment)?;
         let polarity_probs =
-            self.run_tagger(&rows, &deciding, TaggerPart::Polarities(&sentiment))?;
+            self.run_tagger(&rows, &polarity_queries, TaggerPart::Polarities(&sentiment))?;
 
         let outputs = texts
             .iter()
             .zip(items)
             .zip(decided)
-            .map(|((prepared, item), decided)| {
-                let mut tags = Vec::new();
-                for (tag_index, row) in decided {
-                    let tag_id = &self.spec.tagger.tags[tag_index];
-                    let polarity_slice = &polarity_probs[row][tag_index * self.polarities.len()
-                        ..(tag_index + 1) * self.polarities.len()];
-                    let polarity = polarity_slice
-                        .iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map_or(Polarity::Neu, |(index, _)| self.polarities[index]);
-                    // The item row has no span of its own: its evidence is the
-                    // clause that scores the tag highest.
-                    let clause_row = if row == item.item_row {
-                        item.clause_rows
-                            .clone()
-                            .max_by(|&a, &b| {
-                                tag_probs[a][tag_index].total_cmp(&tag_probs[b][tag_index])
+            .map(
+                |((prepared, item), decided)| -> Result<TaggerOutput, String> {
+                    let mut tags = Vec::new();
+                    for (tag_index, row, query) in decided {
+                        let tag_id = &self.spec.tagger.tags[tag_index];
+                        let asked = polarity_queries.binary_search(&query).map_err(|_| {
+                            "a decided tag's polarity was not asked for".to_string()
+                        })?;
+                        let polarity_slice = &polarity_probs[asked][tag_index
+                            * self.polarities.len()
+                            ..(tag_index + 1) * self.polarities.len()];
+                        let polarity = polarity_slice
+                            .iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map_or(Polarity::Neu, |(index, _)| self.polarities[index]);
+                        let clause_index = query.evidence - item.clause_rows.start;
+                        let clause = &prepared.clauses[clause_index];
+                        let rule_span = item
+                            .findings
+                            .hits
+                            .iter()
+                            .filter(|hit| {
+                                hit.clause == clause_index
+                                    && self.model_tag_of[hit.tag] == Some(tag_index)
                             })
-                            .unwrap_or(row)
-                    } else {
-                        row
-                    };
-                    let clause_index = clause_row - item.clause_rows.start;
-                    let clause = &prepared.clauses[clause_index];
-                    let rule_span = item
+                            .max_by_key(|hit| (hit.polarity == polarity, hit.span[0]))
+                            .map(|hit| hit.span);
+                        let span = rule_span.unwrap_or([clause.start, clause.end]);
+                        tags.push(TagMention {
+                            library: library_of(tag_id).to_string(),
+                            tag: tag_id.clone(),
+                            polarity,
+                            score: tag_probs[row][tag_index],
+                            evidence: Evidence {
+                                clause: prepared.chars[clause.start..clause.end].iter().collect(),
+                                clause_span: [clause.start, clause.end],
+                                span,
+                                text: prepared.chars[span[0]..span[1]].iter().collect(),
+                                segment: None,
+                                start_ms: None,
+                                field: None,
+                            },
+                        });
+                    }
+                    let rules_only: Vec<_> = item
                         .findings
                         .hits
                         .iter()
-                        .filter(|hit| {
-                            hit.clause == clause_index
-                                && self.model_tag_of[hit.tag] == Some(tag_index)
-                        })
-                        .max_by_key(|hit| (hit.polarity == polarity, hit.span[0]))
-                        .map(|hit| hit.span);
-                    let span = rule_span.unwrap_or([clause.start, clause.end]);
-                    tags.push(TagMention {
-                        library: library_of(tag_id).to_string(),
-                        tag: tag_id.clone(),
-                        polarity,
-                        score: tag_probs[row][tag_index],
-                        evidence: Evidence {
-                            clause: prepared.chars[clause.start..clause.end].iter().collect(),
-                            clause_span: [clause.start, clause.end],
-                            span,
-                            text: prepared.chars[span[0]..span[1]].iter().collect(),
-                            segment: None,
-                            start_ms: None,
-                            field: None,
-                        },
-                    });
-                }
-                let rules_only: Vec<_> = item
-                    .findings
-                    .hits
-                    .iter()
-                    .filter(|hit| self.model_tag_of[hit.tag].is_none())
-                    .cloned()
-                    .collect();
-                if !rules_only.is_empty() {
-                    tags.extend(self.rules.final_verdicts(rules_only, prepared));
-                }
-                tags.sort_by_key(|tag| tag.evidence.span[0]);
-                let probability = sentiment[item.item_row];
-                let (sentiment, sentiment_score) = if !item.has_chars {
-                    (Polarity::Neu, 0.0)
-                } else if probability >= self.spec.sentiment.threshold {
-                    (Polarity::Pos, 2.0 * probability - 1.0)
-                } else {
-                    (Polarity::Neg, 2.0 * probability - 1.0)
-                };
-                TaggerOutput {
-                    tags,
-                    sentiment,
-                    sentiment_score,
-                    tagged_by: None,
-                }
-            })
-            .collect();
+                        .filter(|hit| self.model_tag_of[hit.tag].is_none())
+                        .cloned()
+                        .collect();
+                    if !rules_only.is_empty() {
+                        tags.extend(self.rules.final_verdicts(rules_only, prepared));
+                    }
+                    tags.sort_by_key(|tag| tag.evidence.span[0]);
+                    let probability = sentiment[item.item_row];
+                    let (sentiment, sentiment_score) = if !item.has_chars {
+                        (Polarity::Neu, 0.0)
+                    } else if probability >= self.spec.sentiment.threshold {
+                        (Polarity::Pos, 2.0 * probability - 1.0)
+                    } else {
+                        (Polarity::Neg, 2.0 * probability - 1.0)
+                    };
+                    Ok(TaggerOutput {
+                        tags,
+                        sentiment,
+                        sentiment_score,
+                        tagged_by: None,
+                    })
+                },
+            )
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(outputs)
     }
 }

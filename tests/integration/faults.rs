@@ -126,7 +126,8 @@ fn sigkill_during_analysis_and_inside_index_commits_loses_and_duplicates_nothing
     const ITEMS: u64 = 4000;
     let dir = tempfile::tempdir().expect("tempdir");
     // Full batches and no timed commit: every commit holds one batch of
-    // 400; the hook pauses 1 s at both points of every commit.
+    // 400; the hook pauses 1 s before each batch's analysis and at both
+    // points of its commit.
     let env = [
         ("XINSHENG_ANALYSIS_BATCH", "400"),
         ("XINSHENG_COMMIT_INTERVAL_MS", "600000"),
@@ -160,16 +161,12 @@ fn sigkill_during_analysis_and_inside_index_commits_loses_and_duplicates_nothing
     let mut indexed_before = 0;
     for (round, (point, occurrence)) in plan.into_iter().enumerate() {
         let needles: &[&str] = match point {
-            KillPoint::Analysis => &["analysing a batch"],
+            KillPoint::Analysis => &["fault hook", "analysing"],
             KillPoint::SegmentsWritten => &["fault hook", "segments_written"],
             KillPoint::IndexCommitted => &["fault hook", "index_committed"],
         };
         for _ in 0..occurrence {
             wait_for_line(&log, needles, Duration::from_secs(60));
-        }
-        if matches!(point, KillPoint::Analysis) {
-            // A 400-item batch takes far longer than this to analyse.
-            std::thread::sleep(Duration::from_millis(100));
         }
         server.kill();
         let unread: Vec<String> = log.try_iter().collect();
