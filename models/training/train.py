@@ -251,12 +251,12 @@ def decide(tag_probs, tags, thresholds, item_row):
 
 
 def tagger_feeds(rows=None, lexicon=None, mentions=None, evidence_rows=None, item_lexicon=None,
-                 item_sentiment=None, evidence_lexicon=None, evidence_sentiment=None, tags=0, width=1):
+                 item_sentiment=None, evidence_lexicon=None, evidence_sentiment=None, tags=0):
     """The tagger's inputs for one part, the other part given zero rows
     (ONNX Runtime runs every node whatever output is fetched)."""
     given = lambda value, shape, dtype=np.float32: value if value is not None else np.zeros(shape, dtype)
-    return {"rows": given(rows, (0, width), np.int64), "lexicon": given(lexicon, (0, tags * 3)),
-            "mentions": given(mentions, (0, tags)), "evidence_rows": given(evidence_rows, (0, width), np.int64),
+    return {"rows": given(rows, (0, 1), np.int64), "lexicon": given(lexicon, (0, tags * 3)),
+            "mentions": given(mentions, (0, tags)), "evidence_rows": given(evidence_rows, (0, 1), np.int64),
             "item_lexicon": given(item_lexicon, (0, tags * 3)), "item_sentiment": given(item_sentiment, (0, 1)),
             "evidence_lexicon": given(evidence_lexicon, (0, tags * 3)),
             "evidence_sentiment": given(evidence_sentiment, (0, 1))}
@@ -552,6 +552,7 @@ def main():
                "neg": dict(zip(("precision", "recall", "f1"), (round(v, 4) for v in neg_prf)))}
     log(f"polarity out of fold: {oof_pol}")
 
+    @functools.lru_cache(maxsize=None)  # asked for tags, then for polarities
     def item_inputs(i):
         rs = scored_rows(i)
         return rs, model_rows(tagger_path, [(rows[r][1], rows[r][2]) for r in rs])
