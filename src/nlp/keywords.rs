@@ -10,11 +10,12 @@
 //! part-of-speech tag) the whole text a second time: about 7 % of
 //! `classify`'s CPU, measured.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
-use hashbrown::HashTable;
+// foldhash (hashbrown's default): the std map's SipHash was most of the
+// cost of looking up a few dozen short words per item.
+use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 use jieba_rs::DEFAULT_STOP_WORDS;
 
 use super::tagger::ClauseText;
@@ -51,7 +52,7 @@ struct IdfTable {
     words: String,
     /// (start, end) of a word in `words`, and its idf.
     entries: HashTable<(u32, u32, f64)>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
 }
 
 impl IdfTable {
@@ -121,7 +122,7 @@ impl KeywordExtractor {
         let mut idf = IdfTable {
             words: String::with_capacity(text.len()),
             entries: HashTable::with_capacity(lines),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
         };
         let mut values = Vec::with_capacity(lines);
         for line in text.lines() {
