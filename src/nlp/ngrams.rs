@@ -286,26 +286,25 @@ impl SequenceRows {
         let spans: [(&[Rows], usize); 3] = [(&self.uni, 0), (&self.bi, 1), (&self.tri, 2)];
         // An n-gram reaching `reach` tokens past its start must start before this.
         let start_limit = |rows: &[Rows], reach: usize| end.saturating_sub(reach).min(rows.len());
-        // Room for every n-gram at once: the filtered extends below would
-        // otherwise regrow `out` several times per row.
-        out.reserve(
-            spans
-                .iter()
-                .map(|&(rows, reach)| start_limit(rows, reach).saturating_sub(start))
-                .sum(),
+        let spans = spans.map(|(rows, reach)| {
+            &rows[start.min(start_limit(rows, reach))..start_limit(rows, reach)]
+        });
+        // Every row is written and the length advanced only past known ones:
+        // whether a key is known is a coin toss the branch predictor lost
+        // (a filtered extend took 3.2 % of `classify`'s CPU, this 2.0 %).
+        let mut length = out.len();
+        out.resize(
+            length + spans.iter().map(|rows| rows.len()).sum::<usize>(),
+            0,
         );
-        for (rows, reach) in spans {
-            let last = start_limit(rows, reach);
-            if start < last {
-                out.extend(
-                    rows[start..last]
-                        .iter()
-                        .map(|pair| pair[model])
-                        .filter(|&row| row > 0)
-                        .map(i64::from),
-                );
+        for rows in spans {
+            for pair in rows {
+                let row = pair[model];
+                out[length] = i64::from(row);
+                length += usize::from(row > 0);
             }
         }
+        out.truncate(length);
     }
 }
 
