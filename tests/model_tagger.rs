@@ -165,6 +165,7 @@ fn missing_or_corrupt_model_files_are_named() {
         "sentiment.keys",
         "tagger.onnx",
         "tagger.keys",
+        "polarity.onnx",
     ] {
         std::fs::copy(root().join("models").join(file), dir.path().join(file)).expect("copy");
     }
@@ -190,6 +191,28 @@ fn missing_or_corrupt_model_files_are_named() {
         .err()
         .expect("mismatched keys refused");
     assert!(error.to_string().contains("tagger.keys"), "{error}");
+
+    // A polarity graph exported with other keys than the tagger's (here the
+    // sentiment model, whose keys differ) is refused.
+    std::fs::copy(
+        root().join("models/tagger.keys"),
+        dir.path().join("tagger.keys"),
+    )
+    .expect("copy");
+    std::fs::copy(
+        root().join("models/sentiment.onnx"),
+        dir.path().join("polarity.onnx"),
+    )
+    .expect("copy");
+    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
+        .err()
+        .expect("a foreign polarity graph refused");
+    assert!(error.to_string().contains("polarity.onnx"), "{error}");
+    std::fs::copy(
+        root().join("models/polarity.onnx"),
+        dir.path().join("polarity.onnx"),
+    )
+    .expect("copy");
 
     std::fs::remove_file(dir.path().join("sentiment.onnx")).expect("remove");
     let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))

@@ -74,10 +74,14 @@ def _ngram_logits(g, table, bias):
     return logits, inputs, outputs
 
 
-def _save(g, inputs, outputs, path, keys, metadata):
-    hashing.write_keys(keys_path(path), keys)
+def _save(g, inputs, outputs, path, keys, metadata, keys_of=None):
+    """Writes the graph and its keys file; `keys_of`: the path of another
+    graph whose keys file this one reads (none is written for it)."""
+    keys_file = keys_path(keys_of or path)
+    if keys_of is None:
+        hashing.write_keys(keys_file, keys)
     metadata = dict(metadata or {})
-    metadata["keys_sha256"] = hashlib.sha256(keys_path(path).read_bytes()).hexdigest()
+    metadata["keys_sha256"] = hashlib.sha256(keys_file.read_bytes()).hexdigest()
     metadata["keys"] = len(keys)
     graph = helper.make_graph(g.nodes, "xinsheng_linear_ngram", inputs, outputs, initializer=g.inits)
     model = helper.make_model(graph, opset_imports=OPSET, producer_name="xinsheng-training")
@@ -98,44 +102,47 @@ def linear_ngram_model(path, keys, table, bias, metadata=None):
     _save(g, inputs, [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", outputs])], path, keys, metadata)
 
 
-def tagger_model(path, keys, table, bias, lexicon_weights, mention_weights, polarity_table, polarity_coef,
-                 polarity_bias, metadata=None):
-    """The clause tagger.
-
-    Inputs of the tag scores, per row (a clause, or a whole item): rows,
-    lexicon [N, T * 3] (the rules' tag:polarity hits in the row, tag-major,
-    polarities neg/pos/neu), mentions [N, T] (the tags whose words occur in
-    it). Inputs of the polarities, per tag decision (the callers ask only
-    for those): evidence_rows [M, K] (the evidence clause's n-grams, as rows),
-    item_lexicon [M, T * 3] and item_sentiment [M, 1] (the whole item's rule
-    hits, as lexicon, and the sentiment model's probability for it),
-    evidence_lexicon [M, T * 3] and evidence_sentiment [M, 1] (the same for
-    the evidence clause).
-    Outputs: tag_probs [N, T] = sigmoid(n-gram scores + lexicon @ W + mentions @ M + b);
-    polarity_probs [M, T, 3] = softmax over neg/pos/neu of one model shared by
-    all tags: the evidence clause's n-grams (polarity_table [F, 3 + 1], laid
-    out as `table`) plus, for the item and for the evidence clause, [the
-    tag's 3 rule hits, s, s * (no rule hit)] with s = logit(sentiment),
-    @ polarity_coef.T [10, 3]. The n-grams read how this customer says it
-    ("能退吗" asks, it does not complain), which the review-level sentiment
-    model cannot.
-    The two parts share nothing, so either is asked for by feeding the other
-    zero rows: ONNX Runtime runs every node of a graph whichever outputs are
-    fetched."""
+def tagger_model(path, keys, table, bias, lexicon_weights, mention_weights, metadata=None):
+    """The clause tagger's tag scores. Inputs per row (a clause, or a whole
+    item): rows, lexicon [N, T * 3] (the rules' tag:polarity hits in the
+    row, tag-major, polarities neg/pos/neu), mentions [N, T] (the tags whose
+    words occur in it). Output tag_probs [N, T] =
+    sigmoid(n-gram scores + lexicon @ W + mentions @ M + b)."""
     g = GraphBuilder()
     logits, inputs, tags = _ngram_logits(g, table, bias)
     inputs.append(helper.make_tensor_value_info("lexicon", TensorProto.FLOAT, ["n", tags * 3]))
     inputs.append(helper.make_tensor_value_info("mentions", TensorProto.FLOAT, ["n", tags]))
-    inputs.append(helper.make_tensor_value_info("evidence_rows", TensorProto.INT64, ["m", "k"]))
-    for part in ("item", "evidence"):
-        inputs.append(helper.make_tensor_value_info(f"{part}_lexicon", TensorProto.FLOAT, ["m", tags * 3]))
-        inputs.append(helper.make_tensor_value_info(f"{part}_sentiment", TensorProto.FLOAT, ["m", 1]))
     lexicon_weights = np.asarray(lexicon_weights, np.float32)
     logits = g.op("Add", [logits, g.op("MatMul", ["lexicon", g.const(lexicon_weights, np.float32)])])
     logits = g.op("Add", [logits, g.op("MatMul", ["mentions", g.const(np.asarray(mention_weights, np.float32),
                                                                        np.float32)])])
     g.nodes.append(helper.make_node("Sigmoid", [logits], ["tag_probs"]))
+    _save(g, inputs, [helper.make_tensor_value_info("tag_probs", TensorProto.FLOAT, ["n", tags])],
+          path, keys, metadata)
 
+
+def polarity_model(path, tagger_path, keys, polarity_table, polarity_coef, polarity_bias, tags, metadata=None):
+    """The polarity of each tag decision (callers ask only for those); it
+    reads the tagger's keys file (the n-grams are the tagger's). A graph of
+    its own: ONNX Runtime runs every node of a graph whichever outputs are
+    fetched, and the tag part's nodes cost about 40 µs per run on empty
+    inputs. Inputs: evidence_rows [M, K] (the evidence clause's n-grams, as
+    rows), item_lexicon [M, T * 3] and item_sentiment [M, 1] (the whole
+    item's rule hits, as lexicon, and the sentiment model's probability for
+    it), evidence_lexicon [M, T * 3] and evidence_sentiment [M, 1] (the same
+    for the evidence clause).
+    Output polarity_probs [M, T, 3] = softmax over neg/pos/neu of one model
+    shared by all tags: the evidence clause's n-grams (polarity_table
+    [F, 3 + 1], laid out as the tagger's table) plus, for the item and for
+    the evidence clause, [the tag's 3 rule hits, s, s * (no rule hit)] with
+    s = logit(sentiment), @ polarity_coef.T [10, 3]. The n-grams read how
+    this customer says it ("能退吗" asks, it does not complain), which the
+    review-level sentiment model cannot."""
+    g = GraphBuilder()
+    inputs = [helper.make_tensor_value_info("evidence_rows", TensorProto.INT64, ["m", "k"])]
+    for part in ("item", "evidence"):
+        inputs.append(helper.make_tensor_value_info(f"{part}_lexicon", TensorProto.FLOAT, ["m", tags * 3]))
+        inputs.append(helper.make_tensor_value_info(f"{part}_sentiment", TensorProto.FLOAT, ["m", 1]))
     one = g.const(1.0, np.float32)
 
     def five_features(part):
@@ -156,6 +163,5 @@ def tagger_model(path, keys, table, bias, lexicon_weights, mention_weights, pola
                               g.op("Unsqueeze", [ngram_scores, g.const([1])])])  # [M, T, 3]
     pol_logits = g.op("Add", [pol_logits, g.const(np.asarray(polarity_bias, np.float32), np.float32)])
     g.nodes.append(helper.make_node("Softmax", [pol_logits], ["polarity_probs"], axis=2))
-    _save(g, inputs, [helper.make_tensor_value_info("tag_probs", TensorProto.FLOAT, ["n", tags]),
-                      helper.make_tensor_value_info("polarity_probs", TensorProto.FLOAT, ["m", tags, 3])],
-          path, keys, metadata)
+    _save(g, inputs, [helper.make_tensor_value_info("polarity_probs", TensorProto.FLOAT, ["m", tags, 3])],
+          path, keys, metadata, keys_of=tagger_path)

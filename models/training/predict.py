@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import hashing  # noqa: E402
-from train import decide, decided_polarities, item_tokens, pad, read_jsonl, run_features, tagger_feeds  # noqa: E402
+from train import decide, decided_polarities, item_tokens, pad, read_jsonl, run_features  # noqa: E402
 
 
 def main():
@@ -33,6 +33,7 @@ def main():
                                      if tokens else [], dtype=np.int64)
     sentiment = ort.InferenceSession(str(models / spec["sentiment"]["file"]), providers=["CPUExecutionProvider"])
     tagger = ort.InferenceSession(str(models / spec["tagger"]["file"]), providers=["CPUExecutionProvider"])
+    polarity = ort.InferenceSession(str(models / spec["polarity"]["file"]), providers=["CPUExecutionProvider"])
     sentiment_keys = hashing.read_keys(models / spec["sentiment"]["keys"])
     tagger_keys = hashing.read_keys(models / spec["tagger"]["keys"])
     rows = lambda keys, seqs: pad([hashing.table_rows(keys, c, w) for c, w in seqs])
@@ -66,10 +67,9 @@ def main():
                 cs = np.vstack([cs, [[p]]]).astype(np.float32)
                 mentions = np.vstack([mentions, mentions.max(axis=0)])
             table_rows = rows(tagger_keys, seqs)
-            tag_p = tagger.run(["tag_probs"], tagger_feeds(rows=table_rows, lexicon=lex, mentions=mentions,
-                                                           tags=len(tags)))[0]
+            tag_p = tagger.run(["tag_probs"], {"rows": table_rows, "lexicon": lex, "mentions": mentions})[0]
             decided = decide(tag_p, tags, spec["tagger"]["thresholds"], item_row)
-            polarities = decided_polarities(tagger, decided, table_rows, lex, cs, tags, item_row)
+            polarities = decided_polarities(polarity, decided, table_rows, lex, cs, tags, item_row)
             record["tags"] = [{"tag": tags[t], "polarity": pol} for (t, _, _), pol in zip(decided, polarities)]
         print(json.dumps(record, ensure_ascii=False))
 

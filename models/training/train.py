@@ -26,7 +26,9 @@ Steps:
     after a first fit, the clause the model scores highest). Per-tag
     thresholds are chosen on out-of-fold scores over the training labels
     (--threshold-folds, 3; 1 picks them on the validation batch instead).
- 6. Both models are written as ONNX, each with its keys file (onnx_export.py);
+ 6. The models are written as ONNX, sentiment and tagger each with its keys
+    file, the tagger's polarity part as a graph of its own that reads the
+    tagger's keys (onnx_export.py);
     every reported metric is computed by running the exported files with
     onnxruntime.
 """
@@ -179,11 +181,16 @@ def pad(arrays):
 
 
 @functools.lru_cache(maxsize=None)
+def graph_session(path):
+    """One session per exported file."""
+    import onnxruntime as ort
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@functools.lru_cache(maxsize=None)
 def onnx_session(path):
     """One session per exported file, with the model's known keys."""
-    import onnxruntime as ort
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session, hashing.read_keys(onnx_export.keys_path(path))
+    return graph_session(path), hashing.read_keys(onnx_export.keys_path(path))
 
 
 def model_rows(path, seqs):
@@ -250,18 +257,6 @@ def decide(tag_probs, tags, thresholds, item_row):
     return decided
 
 
-def tagger_feeds(rows=None, lexicon=None, mentions=None, evidence_rows=None, item_lexicon=None,
-                 item_sentiment=None, evidence_lexicon=None, evidence_sentiment=None, tags=0):
-    """The tagger's inputs for one part, the other part given zero rows
-    (ONNX Runtime runs every node whatever output is fetched)."""
-    given = lambda value, shape, dtype=np.float32: value if value is not None else np.zeros(shape, dtype)
-    return {"rows": given(rows, (0, 1), np.int64), "lexicon": given(lexicon, (0, tags * 3)),
-            "mentions": given(mentions, (0, tags)), "evidence_rows": given(evidence_rows, (0, 1), np.int64),
-            "item_lexicon": given(item_lexicon, (0, tags * 3)), "item_sentiment": given(item_sentiment, (0, 1)),
-            "evidence_lexicon": given(evidence_lexicon, (0, tags * 3)),
-            "evidence_sentiment": given(evidence_sentiment, (0, 1))}
-
-
 def decided_polarities(session, decided, table_rows, lexicon, sentiment, tags, item_row):
     """The polarity of each decided (tag, row, evidence): it reads the
     evidence clause's n-grams, rule hits and sentiment and the whole item's
@@ -272,9 +267,9 @@ def decided_polarities(session, decided, table_rows, lexicon, sentiment, tags, i
         return []
     evidence = [e for _, _, e in decided]
     item = [len(table_rows) - 1] * len(decided) if item_row else evidence
-    probs = session.run(["polarity_probs"], tagger_feeds(
-        evidence_rows=table_rows[evidence], item_lexicon=lexicon[item], item_sentiment=sentiment[item],
-        evidence_lexicon=lexicon[evidence], evidence_sentiment=sentiment[evidence], tags=len(tags)))[0]
+    probs = session.run(["polarity_probs"], {
+        "evidence_rows": table_rows[evidence], "item_lexicon": lexicon[item], "item_sentiment": sentiment[item],
+        "evidence_lexicon": lexicon[evidence], "evidence_sentiment": sentiment[evidence]})[0]
     return [POLARITIES[int(np.argmax(probs[k, t]))] for k, (t, _, _) in enumerate(decided)]
 
 
@@ -527,11 +522,12 @@ def main():
     W, b = fit(placed)
     hand_placed = [(r, t, pol) for r, t, pol in placed if rows[r][0] in labels and r not in item_rows]
     coef, pol_ngram, pol_bias = fit_polarity(hand_placed)
-    tagger_path = out / "tagger.onnx"
+    tagger_path, polarity_path = out / "tagger.onnx", out / "polarity.onnx"
     n_lex = len(lexicon_inputs)
     onnx_export.tagger_model(tagger_path, tspace.keys, tspace.table(W[:n_ngram]), b,
-                             W[n_ngram:n_ngram + n_lex], W[n_ngram + n_lex:], tspace.table(pol_ngram),
-                             coef, pol_bias)
+                             W[n_ngram:n_ngram + n_lex], W[n_ngram + n_lex:])
+    onnx_export.polarity_model(polarity_path, tagger_path, tspace.keys, tspace.table(pol_ngram), coef, pol_bias,
+                               len(tags))
     # Polarity out of fold over the hand labels placed on clauses: some
     # 15,000 decisions, where the validation batch has 500 items (about 450
     # negative issues); the polarity model's choices are made on this.
@@ -562,14 +558,14 @@ def main():
         result = {}
         for i in ids:
             rs, table_rows = item_inputs(i)
-            result[i] = session.run(["tag_probs"], tagger_feeds(
-                rows=table_rows, lexicon=lex_all[rs], mentions=mention_all[rs], tags=len(tags)))[0]
+            result[i] = session.run(["tag_probs"], {
+                "rows": table_rows, "lexicon": lex_all[rs], "mentions": mention_all[rs]})[0]
         return result
 
     def review_tags(i, tag_probs):
         rs, table_rows = item_inputs(i)
         decided = decide(tag_probs, tags, thresholds, i in item_row_of)
-        polarities = decided_polarities(onnx_session(str(tagger_path))[0], decided, table_rows, lex_all[rs],
+        polarities = decided_polarities(graph_session(str(polarity_path)), decided, table_rows, lex_all[rs],
                                         clause_sentiment[rs], tags, i in item_row_of)
         return [(tags[t], pol) for (t, _, _), pol in zip(decided, polarities)]
 
@@ -650,7 +646,7 @@ def main():
 
     digest = hashlib.sha256()
     for path in (out / "tokenizer.json", sentiment_path, onnx_export.keys_path(sentiment_path), tagger_path,
-                 onnx_export.keys_path(tagger_path)):
+                 onnx_export.keys_path(tagger_path), polarity_path):
         digest.update(path.read_bytes())
     # The thresholds decide tags as much as the graphs do: a change in them
     # alone is a new version (stored items record the version that tagged them).
@@ -664,6 +660,8 @@ def main():
         "tagger": {"file": "tagger.onnx", "keys": "tagger.keys", "tags": tags, "polarities": list(POLARITIES),
                    "lexicon_inputs": lexicon_inputs, "mention_inputs": tags, "thresholds": thresholds,
                    "item_rows": bool(args.item_rows)},
+        # The polarity graph reads the tagger's keys file.
+        "polarity": {"file": "polarity.onnx"},
     }
     (out / "model.json").write_text(json.dumps(spec, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     metrics = {"version": version, "sentiment": sentiment, "tagger": tagger_metrics,

@@ -17,9 +17,9 @@
 //!    clause that scores the tag highest is the evidence. Evidence spans come
 //!    from the rules' hit for that tag in the clause when there is one, else
 //!    the whole clause;
-//! 5. `tagger.onnx` gives each tag found its polarity, from the evidence
-//!    clause's n-grams, rule hits and sentiment and the whole item's rule
-//!    hits and sentiment.
+//! 5. `polarity.onnx` gives each tag found its polarity, from the evidence
+//!    clause's n-grams (the tagger's keys), rule hits and sentiment and the
+//!    whole item's rule hits and sentiment.
 //!
 //! Tags a deployment adds to the lexicon beside the ones the models know
 //! keep the rules' verdict.
@@ -58,6 +58,7 @@ pub struct ModelSpec {
     pub separator: String,
     pub sentiment: SentimentSpec,
     pub tagger: TaggerSpec,
+    pub polarity: PolaritySpec,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +67,14 @@ pub struct SentimentSpec {
     /// The model's known n-gram keys (`onnx_export.py`).
     pub keys: String,
     pub threshold: f32,
+}
+
+/// The tagger's polarity part, a graph of its own (ONNX Runtime runs every
+/// node of a graph whichever outputs are asked for) that reads the tagger's
+/// keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolaritySpec {
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,23 +240,60 @@ impl std::ops::Index<usize> for RowValues {
     }
 }
 
-#[derive(Clone, Copy)]
-enum TaggerPart<'a> {
-    Tags,
-    /// Given the sentiment of every row a polarity reads, indexed like the rows.
-    Polarities(&'a [f32]),
-}
-
-/// What the tagger is asked about. Tags: one row (`item` and `evidence`
-/// alike). A polarity: the evidence clause of a tag found (its n-grams, rule
-/// findings and sentiment) and its whole item (rule findings and sentiment;
-/// the evidence clause again when the model scores no item rows). The
-/// item's sentiment is the better prior for most tags; the clause overrules
-/// it in mixed reviews, and the other clauses' words never reach it.
+/// What the polarity graph is asked about: the evidence clause of a tag
+/// found (its n-grams, rule findings and sentiment) and its whole item (rule
+/// findings and sentiment; the evidence clause again when the model scores
+/// no item rows). The item's sentiment is the better prior for most tags;
+/// the clause overrules it in mixed reviews, and the other clauses' words
+/// never reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct TaggerQuery {
+struct PolarityQuery {
     item: usize,
     evidence: usize,
+}
+
+type NamedInputs<'v> = Vec<(
+    std::borrow::Cow<'static, str>,
+    ort::session::SessionInputValue<'v>,
+)>;
+
+/// Runs one chunk of a model's rows (or questions) and stores `width`
+/// output values for each, at the slots `slots` names in chunk order.
+fn run_chunk(
+    pool: &SessionPool,
+    inputs: NamedInputs<'_>,
+    output: &str,
+    slots: impl Iterator<Item = usize>,
+    probs: &mut RowValues,
+) -> Result<(), String> {
+    pool.with(|session| {
+        let outputs = session.run(inputs).map_err(|error| error.to_string())?;
+        let (_, values) = outputs[output]
+            .try_extract_tensor::<f32>()
+            .map_err(|error| error.to_string())?;
+        let width = probs.width;
+        for (position, slot) in slots.enumerate() {
+            probs.set(slot, &values[position * width..(position + 1) * width]);
+        }
+        Ok(())
+    })
+}
+
+/// Rows of the rules' findings as 0/1 columns, one tensor row per `rows`
+/// entry.
+fn flags<'r>(
+    rows: impl ExactSizeIterator<Item = &'r Row>,
+    width: usize,
+    field: fn(&Row) -> &[usize],
+) -> Result<Tensor<f32>, String> {
+    let count = rows.len();
+    let mut data = vec![0.0f32; count * width];
+    for (position, row) in rows.enumerate() {
+        for &column in field(row) {
+            data[position * width + column] = 1.0;
+        }
+    }
+    Tensor::from_array(([count, width], data)).map_err(|error| error.to_string())
 }
 
 /// `rows` as one `[rows, longest]` tensor, padded with row 0 (zeros).
@@ -333,6 +379,7 @@ pub struct ModelTagger {
     spec: ModelSpec,
     sentiment: SessionPool,
     tagger: SessionPool,
+    polarity: SessionPool,
     /// Lexicon tag index → the models' tag index; `None` for a deployment's
     /// own tag, which keeps the rules' verdict.
     model_tag_of: Vec<Option<usize>>,
@@ -407,18 +454,32 @@ impl ModelTagger {
         let tagger = SessionPool::open(
             &environment,
             &tagger_path,
+            &["rows", "lexicon", "mentions"],
+            &["tag_probs"],
+        )?;
+        let polarity_path = model_dir.join(&spec.polarity.file);
+        let polarity = SessionPool::open(
+            &environment,
+            &polarity_path,
             &[
-                "rows",
-                "lexicon",
-                "mentions",
                 "evidence_rows",
                 "item_lexicon",
                 "item_sentiment",
                 "evidence_lexicon",
                 "evidence_sentiment",
             ],
-            &["tag_probs", "polarity_probs"],
+            &["polarity_probs"],
         )?;
+        // Its rows are the tagger's table rows.
+        if polarity.metadata("keys_sha256") != tagger.metadata("keys_sha256") {
+            return Err(ModelError::File {
+                path: polarity_path,
+                message: format!(
+                    "reads other keys than the tagger's {}: not exported with it",
+                    spec.tagger.keys
+                ),
+            });
+        }
         let sentiment_keys = read_keys(
             &model_dir.join(&spec.sentiment.keys),
             &sentiment_path,
@@ -485,6 +546,7 @@ impl ModelTagger {
             spec,
             sentiment,
             tagger,
+            polarity,
             model_tag_of,
             lexicon_columns,
             mention_columns,
@@ -530,92 +592,80 @@ impl ModelTagger {
         Ok(probs)
     }
 
-    /// One part of the tagger for `queries`: tag probabilities (`[tags]`,
-    /// indexed by row) or, given the rows' sentiment, polarities
-    /// (`[tags * 3]`, indexed by query). The parts have their own inputs; the
-    /// other part gets zero rows, so that it costs nothing.
-    fn run_tagger(
-        &self,
-        rows: &[Row],
-        queries: &[TaggerQuery],
-        part: TaggerPart<'_>,
-    ) -> Result<RowValues, String> {
+    /// Tag probabilities (`[tags]`) of the `selected` rows, indexed like
+    /// `rows`.
+    fn run_tags(&self, rows: &[Row], selected: &[usize]) -> Result<RowValues, String> {
         let columns = self.spec.tagger.lexicon_inputs.len();
         let mentions = self.spec.tagger.mention_inputs.len();
-        let (output, width, slots) = match part {
-            TaggerPart::Tags => ("tag_probs", self.spec.tagger.tags.len(), rows.len()),
-            TaggerPart::Polarities(_) => (
-                "polarity_probs",
-                self.spec.tagger.tags.len() * self.polarities.len(),
-                queries.len(),
-            ),
-        };
-        let mut probs = RowValues::new(slots, queries.len(), width);
+        let mut probs = RowValues::new(rows.len(), selected.len(), self.spec.tagger.tags.len());
+        for chunk in length_chunks(selected.iter().copied(), |i| rows[i].keys[TAGGER].len()) {
+            let chunk_rows = || chunk.iter().map(|&i| &rows[i]);
+            let keys: Vec<&[i64]> = chunk_rows()
+                .map(|row| row.keys[TAGGER].as_slice())
+                .collect();
+            let inputs = ort::inputs! {
+                "rows" => padded(&keys)?,
+                "lexicon" => flags(chunk_rows(), columns, |row| &row.lexicon)?,
+                "mentions" => flags(chunk_rows(), mentions, |row| &row.mentions)?,
+            };
+            run_chunk(
+                &self.tagger,
+                inputs,
+                "tag_probs",
+                chunk.iter().copied(),
+                &mut probs,
+            )?;
+        }
+        Ok(probs)
+    }
+
+    /// Polarity probabilities (`[tags * 3]`) for `queries`, indexed like
+    /// them, given the sentiment of every row they read (indexed like the
+    /// rows).
+    fn run_polarities(
+        &self,
+        rows: &[Row],
+        queries: &[PolarityQuery],
+        sentiment: &[f32],
+    ) -> Result<RowValues, String> {
+        let columns = self.spec.tagger.lexicon_inputs.len();
+        let width = self.spec.tagger.tags.len() * self.polarities.len();
+        let mut probs = RowValues::new(queries.len(), queries.len(), width);
         let chunks = length_chunks(0..queries.len(), |query| {
             rows[queries[query].evidence].keys[TAGGER].len()
         });
-        for indices in chunks {
-            let chunk: Vec<TaggerQuery> = indices.iter().map(|&index| queries[index]).collect();
-            let flags = |chunk: &[TaggerQuery],
-                         row_of: fn(&TaggerQuery) -> usize,
-                         width: usize,
-                         field: fn(&Row) -> &[usize]| {
-                let mut data = vec![0.0f32; chunk.len() * width];
-                for (position, query) in chunk.iter().enumerate() {
-                    for &column in field(&rows[row_of(query)]) {
-                        data[position * width + column] = 1.0;
-                    }
-                }
-                Tensor::from_array(([chunk.len(), width], data)).map_err(|error| error.to_string())
-            };
-            let sentiment_of = |chunk: &[TaggerQuery], row_of: fn(&TaggerQuery) -> usize| {
-                let values: Vec<f32> = match part {
-                    TaggerPart::Tags => Vec::new(),
-                    TaggerPart::Polarities(sentiment) => {
-                        chunk.iter().map(|query| sentiment[row_of(query)]).collect()
-                    }
-                };
-                Tensor::from_array(([values.len(), 1], values)).map_err(|error| error.to_string())
-            };
-            let item = |query: &TaggerQuery| query.item;
-            let evidence = |query: &TaggerQuery| query.evidence;
-            let keys = |chunk: &[TaggerQuery]| -> Vec<&[i64]> {
+        for chunk in chunks {
+            let of = |row_of: fn(&PolarityQuery) -> usize| {
                 chunk
                     .iter()
-                    .map(|query| rows[query.evidence].keys[TAGGER].as_slice())
-                    .collect()
+                    .map(move |&query| &rows[row_of(&queries[query])])
             };
-            let (tag_queries, polarity_queries): (&[TaggerQuery], &[TaggerQuery]) = match part {
-                TaggerPart::Tags => (&chunk, &[]),
-                TaggerPart::Polarities(_) => (&[], &chunk),
+            let item = |query: &PolarityQuery| query.item;
+            let evidence = |query: &PolarityQuery| query.evidence;
+            let sentiment_of = |row_of: fn(&PolarityQuery) -> usize| {
+                let values: Vec<f32> = chunk
+                    .iter()
+                    .map(|&query| sentiment[row_of(&queries[query])])
+                    .collect();
+                Tensor::from_array(([values.len(), 1], values)).map_err(|error| error.to_string())
             };
+            let keys: Vec<&[i64]> = of(evidence)
+                .map(|row| row.keys[TAGGER].as_slice())
+                .collect();
             let inputs = ort::inputs! {
-                "rows" => padded(&keys(tag_queries))?,
-                "lexicon" => flags(tag_queries, evidence, columns, |row| &row.lexicon)?,
-                "mentions" => flags(tag_queries, evidence, mentions, |row| &row.mentions)?,
-                "evidence_rows" => padded(&keys(polarity_queries))?,
-                "item_lexicon" => flags(polarity_queries, item, columns, |row| &row.lexicon)?,
-                "item_sentiment" => sentiment_of(polarity_queries, item)?,
-                "evidence_lexicon" => flags(polarity_queries, evidence, columns, |row| &row.lexicon)?,
-                "evidence_sentiment" => sentiment_of(polarity_queries, evidence)?,
+                "evidence_rows" => padded(&keys)?,
+                "item_lexicon" => flags(of(item), columns, |row| &row.lexicon)?,
+                "item_sentiment" => sentiment_of(item)?,
+                "evidence_lexicon" => flags(of(evidence), columns, |row| &row.lexicon)?,
+                "evidence_sentiment" => sentiment_of(evidence)?,
             };
-            let slot_of = |index: usize| match part {
-                TaggerPart::Tags => queries[index].evidence,
-                TaggerPart::Polarities(_) => index,
-            };
-            self.tagger.with(|session| -> Result<(), String> {
-                let outputs = session.run(inputs).map_err(|error| error.to_string())?;
-                let (_, values) = outputs[output]
-                    .try_extract_tensor::<f32>()
-                    .map_err(|error| error.to_string())?;
-                for (position, &index) in indices.iter().enumerate() {
-                    probs.set(
-                        slot_of(index),
-                        &values[position * width..(position + 1) * width],
-                    );
-                }
-                Ok(())
-            })?;
+            run_chunk(
+                &self.polarity,
+                inputs,
+                "polarity_probs",
+                chunk.iter().copied(),
+                &mut probs,
+            )?;
         }
         Ok(probs)
     }
@@ -717,20 +767,16 @@ impl ModelTagger {
         let tags_item_row = |item: &Item| {
             (self.spec.tagger.item_rows && !item.clause_rows.is_empty()).then_some(item.item_row)
         };
-        let tagged: Vec<TaggerQuery> = items
+        let tagged: Vec<usize> = items
             .iter()
             .flat_map(|item| item.clause_rows.clone().chain(tags_item_row(item)))
-            .map(|row| TaggerQuery {
-                item: row,
-                evidence: row,
-            })
             .collect();
-        let tag_probs = self.run_tagger(&rows, &tagged, TaggerPart::Tags)?;
+        let tag_probs = self.run_tags(&rows, &tagged)?;
         // Per item, per tag present: the row that decides it and the question
         // of its polarity. The last passing clause is the final word; the
         // item row counts after every clause, and its evidence is the clause
         // that scores the tag highest (it has no span of its own).
-        let decided: Vec<Vec<(usize, usize, TaggerQuery)>> = items
+        let decided: Vec<Vec<(usize, usize, PolarityQuery)>> = items
             .iter()
             .map(|item| {
                 (0..tags)
@@ -751,7 +797,7 @@ impl ModelTagger {
                         } else {
                             row
                         };
-                        let query = TaggerQuery {
+                        let query = PolarityQuery {
                             item: tags_item_row(item).unwrap_or(evidence),
                             evidence,
                         };
@@ -760,7 +806,7 @@ impl ModelTagger {
                     .collect()
             })
             .collect();
-        let mut polarity_queries: Vec<TaggerQuery> = decided
+        let mut polarity_queries: Vec<PolarityQuery> = decided
             .iter()
             .flatten()
             .map(|&(_, _, query)| query)
@@ -778,8 +824,7 @@ impl ModelTagger {
         need_sentiment.sort_unstable();
         need_sentiment.dedup();
         let sentiment = self.run_sentiment(&rows, &need_sentiment)?;
-        let polarity_probs =
-            self.run_tagger(&rows, &polarity_queries, TaggerPart::Polarities(&sentiment))?;
+        let polarity_probs = self.run_polarities(&rows, &polarity_queries, &sentiment)?;
 
         let outputs = texts
             .iter()
