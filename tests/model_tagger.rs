@@ -158,6 +158,19 @@ fn every_tag_has_evidence_inside_its_clause() {
 #[test]
 fn missing_or_corrupt_model_files_are_named() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // `shipped` from the shipped models, under the name `as_file`.
+    let copy = |shipped: &str, as_file: &str| {
+        std::fs::copy(
+            root().join("models").join(shipped),
+            dir.path().join(as_file),
+        )
+        .expect("copy");
+    };
+    let refused = |what: &str| {
+        Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
+            .err()
+            .expect(what)
+    };
     for file in [
         "model.json",
         "tokenizer.json",
@@ -167,57 +180,29 @@ fn missing_or_corrupt_model_files_are_named() {
         "tagger.keys",
         "polarity.onnx",
     ] {
-        std::fs::copy(root().join("models").join(file), dir.path().join(file)).expect("copy");
+        copy(file, file);
     }
     std::fs::write(dir.path().join("tagger.onnx"), b"not a model").expect("write");
-    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
-        .err()
-        .expect("corrupt model refused");
+    let error = refused("corrupt model refused");
     assert!(matches!(error, AnalyserError::Model(_)));
     assert!(error.to_string().contains("tagger.onnx"), "{error}");
 
     // Keys that are not the model's own (here the other model's) are refused.
-    std::fs::copy(
-        root().join("models/tagger.onnx"),
-        dir.path().join("tagger.onnx"),
-    )
-    .expect("copy");
-    std::fs::copy(
-        root().join("models/sentiment.keys"),
-        dir.path().join("tagger.keys"),
-    )
-    .expect("copy");
-    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
-        .err()
-        .expect("mismatched keys refused");
+    copy("tagger.onnx", "tagger.onnx");
+    copy("sentiment.keys", "tagger.keys");
+    let error = refused("mismatched keys refused");
     assert!(error.to_string().contains("tagger.keys"), "{error}");
 
     // A polarity graph exported with other keys than the tagger's (here the
     // sentiment model, whose keys differ) is refused.
-    std::fs::copy(
-        root().join("models/tagger.keys"),
-        dir.path().join("tagger.keys"),
-    )
-    .expect("copy");
-    std::fs::copy(
-        root().join("models/sentiment.onnx"),
-        dir.path().join("polarity.onnx"),
-    )
-    .expect("copy");
-    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
-        .err()
-        .expect("a foreign polarity graph refused");
+    copy("tagger.keys", "tagger.keys");
+    copy("sentiment.onnx", "polarity.onnx");
+    let error = refused("a foreign polarity graph refused");
     assert!(error.to_string().contains("polarity.onnx"), "{error}");
-    std::fs::copy(
-        root().join("models/polarity.onnx"),
-        dir.path().join("polarity.onnx"),
-    )
-    .expect("copy");
+    copy("polarity.onnx", "polarity.onnx");
 
     std::fs::remove_file(dir.path().join("sentiment.onnx")).expect("remove");
-    let error = Analyser::load(&root().join("lexicons"), &model_choice(dir.path().into()))
-        .err()
-        .expect("missing model refused");
+    let error = refused("missing model refused");
     assert!(error.to_string().contains("sentiment.onnx"), "{error}");
 }
 
