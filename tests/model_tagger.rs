@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use sha2::Digest;
 use xinsheng::feedback::{Analysis, Polarity};
 use xinsheng::nlp::{Analyser, AnalyserError, TaggerChoice};
 
@@ -193,12 +194,26 @@ fn missing_or_corrupt_model_files_are_named() {
     let error = refused("mismatched keys refused");
     assert!(error.to_string().contains("tagger.keys"), "{error}");
 
-    // A polarity graph exported with other keys than the tagger's (here the
-    // sentiment model, whose keys differ) is refused.
+    // A polarity graph exported with other keys than the tagger's is
+    // refused: the shipped graph with the sentiment keys' digest recorded in
+    // place of the tagger's (same length, so the file stays a valid model).
     copy("tagger.keys", "tagger.keys");
-    copy("sentiment.onnx", "polarity.onnx");
-    let error = refused("a foreign polarity graph refused");
+    let digest = |file: &str| {
+        let bytes = std::fs::read(root().join("models").join(file)).expect("keys");
+        hex::encode(sha2::Sha256::digest(bytes))
+    };
+    let (own, foreign) = (digest("tagger.keys"), digest("sentiment.keys"));
+    let graph = std::fs::read(root().join("models/polarity.onnx")).expect("graph");
+    let at = graph
+        .windows(own.len())
+        .position(|window| window == own.as_bytes())
+        .expect("the polarity graph records the tagger keys' digest");
+    let mut relabelled = graph.clone();
+    relabelled[at..at + own.len()].copy_from_slice(foreign.as_bytes());
+    std::fs::write(dir.path().join("polarity.onnx"), relabelled).expect("write");
+    let error = refused("a polarity graph of other keys refused");
     assert!(error.to_string().contains("polarity.onnx"), "{error}");
+    assert!(error.to_string().contains("other keys"), "{error}");
     copy("polarity.onnx", "polarity.onnx");
 
     std::fs::remove_file(dir.path().join("sentiment.onnx")).expect("remove");

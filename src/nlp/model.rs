@@ -257,23 +257,22 @@ type NamedInputs<'v> = Vec<(
     ort::session::SessionInputValue<'v>,
 )>;
 
-/// Runs one chunk of a model's rows (or questions) and stores `width`
-/// output values for each, at the slots `slots` names in chunk order.
+/// Runs one chunk of a model's rows (or questions) and hands `store` the
+/// `width` output values of each, by its position in the chunk.
 fn run_chunk(
     pool: &SessionPool,
     inputs: NamedInputs<'_>,
     output: &str,
-    slots: impl Iterator<Item = usize>,
-    probs: &mut RowValues,
+    width: usize,
+    mut store: impl FnMut(usize, &[f32]),
 ) -> Result<(), String> {
     pool.with(|session| {
         let outputs = session.run(inputs).map_err(|error| error.to_string())?;
         let (_, values) = outputs[output]
             .try_extract_tensor::<f32>()
             .map_err(|error| error.to_string())?;
-        let width = probs.width;
-        for (position, slot) in slots.enumerate() {
-            probs.set(slot, &values[position * width..(position + 1) * width]);
+        for (position, row_values) in values.chunks_exact(width.max(1)).enumerate() {
+            store(position, row_values);
         }
         Ok(())
     })
@@ -578,15 +577,8 @@ impl ModelTagger {
             let inputs = ort::inputs! {
                 "rows" => padded(&keys)?,
             };
-            self.sentiment.with(|session| -> Result<(), String> {
-                let outputs = session.run(inputs).map_err(|error| error.to_string())?;
-                let (_, values) = outputs["probs"]
-                    .try_extract_tensor::<f32>()
-                    .map_err(|error| error.to_string())?;
-                for (position, &row) in chunk.iter().enumerate() {
-                    probs[row] = values[position];
-                }
-                Ok(())
+            run_chunk(&self.sentiment, inputs, "probs", 1, |position, values| {
+                probs[chunk[position]] = values[0];
             })?;
         }
         Ok(probs)
@@ -612,8 +604,8 @@ impl ModelTagger {
                 &self.tagger,
                 inputs,
                 "tag_probs",
-                chunk.iter().copied(),
-                &mut probs,
+                probs.width,
+                |position, values| probs.set(chunk[position], values),
             )?;
         }
         Ok(probs)
@@ -663,8 +655,8 @@ impl ModelTagger {
                 &self.polarity,
                 inputs,
                 "polarity_probs",
-                chunk.iter().copied(),
-                &mut probs,
+                width,
+                |position, values| probs.set(chunk[position], values),
             )?;
         }
         Ok(probs)

@@ -47,8 +47,8 @@ fn mix(key: i64) -> u64 {
 }
 
 /// The n-gram keys of both models and their rows: open addressing with
-/// linear probing, key 0 (which no n-gram has: ids start
-/// at 1) marking an empty slot. A lookup is one cache miss in a table of
+/// linear probing, key 0 (which no n-gram has: ids start at 1) marking an
+/// empty slot. A lookup is one cache miss in a table of
 /// tens of megabytes; [`NgramTable::get_all`] announces each slot a few
 /// lookups ahead so that the misses overlap (a generic hash map offers no
 /// way to, and its lookups were a tenth of `classify`'s CPU).
