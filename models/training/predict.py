@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import hashing  # noqa: E402
-from train import decide, decided_polarities, item_tokens, pad, read_jsonl, run_features  # noqa: E402
+from train import decide, decided_polarities, item_tokens, no_bag, pad, read_jsonl, run_features  # noqa: E402
 
 
 def main():
@@ -67,7 +67,8 @@ def main():
                 cs = np.vstack([cs, [[p]]]).astype(np.float32)
                 mentions = np.vstack([mentions, mentions.max(axis=0)])
             table_rows = rows(tagger_keys, seqs)
-            tag_p = tagger.run(["tag_probs"], {"rows": table_rows, "lexicon": lex, "mentions": mentions})[0]
+            tag_p = tagger.run(["tag_probs"], {"rows": table_rows, "bag": no_bag(len(table_rows), len(tags)),
+                                               "lexicon": lex, "mentions": mentions})[0]
             decided = decide(tag_p, tags, spec["tagger"]["thresholds"], item_row)
             polarities = decided_polarities(polarity, decided, table_rows, lex, cs, tags, item_row)
             record["tags"] = [{"tag": tags[t], "polarity": pol} for (t, _, _), pol in zip(decided, polarities)]

@@ -257,6 +257,12 @@ def decide(tag_probs, tags, thresholds, item_row):
     return decided
 
 
+def no_bag(rows, tags):
+    """The tagger's `bag` input for rows given whole (Python always gives
+    them whole; the service gathers a whole item's clauses once)."""
+    return np.zeros((rows, tags + 1), np.float32)
+
+
 def decided_polarities(session, decided, table_rows, lexicon, sentiment, tags, item_row):
     """The polarity of each decided (tag, row, evidence): it reads the
     evidence clause's n-grams, rule hits and sentiment and the whole item's
@@ -267,10 +273,13 @@ def decided_polarities(session, decided, table_rows, lexicon, sentiment, tags, i
         return []
     evidence = [e for _, _, e in decided]
     item = [len(table_rows) - 1] * len(decided) if item_row else evidence
+    decided_tags = [t for t, _, _ in decided]
+    hits = np.asarray(lexicon, np.float32).reshape(len(lexicon), len(tags), 3)
     probs = session.run(["polarity_probs"], {
-        "evidence_rows": table_rows[evidence], "item_lexicon": lexicon[item], "item_sentiment": sentiment[item],
-        "evidence_lexicon": lexicon[evidence], "evidence_sentiment": sentiment[evidence]})[0]
-    return [POLARITIES[int(np.argmax(probs[k, t]))] for k, (t, _, _) in enumerate(decided)]
+        "evidence_rows": table_rows[evidence], "item_hits": hits[item, decided_tags],
+        "item_sentiment": sentiment[item], "evidence_hits": hits[evidence, decided_tags],
+        "evidence_sentiment": sentiment[evidence]})[0]
+    return [POLARITIES[int(np.argmax(row))] for row in probs]
 
 
 def main():
@@ -526,8 +535,7 @@ def main():
     n_lex = len(lexicon_inputs)
     onnx_export.tagger_model(tagger_path, tspace.keys, tspace.table(W[:n_ngram]), b,
                              W[n_ngram:n_ngram + n_lex], W[n_ngram + n_lex:])
-    onnx_export.polarity_model(polarity_path, tagger_path, tspace.keys, tspace.table(pol_ngram), coef, pol_bias,
-                               len(tags))
+    onnx_export.polarity_model(polarity_path, tagger_path, tspace.keys, tspace.table(pol_ngram), coef, pol_bias)
     # Polarity out of fold over the hand labels placed on clauses: some
     # 15,000 decisions, where the validation batch has 500 items (about 450
     # negative issues); the polarity model's choices are made on this.
@@ -559,7 +567,8 @@ def main():
         for i in ids:
             rs, table_rows = item_inputs(i)
             result[i] = session.run(["tag_probs"], {
-                "rows": table_rows, "lexicon": lex_all[rs], "mentions": mention_all[rs]})[0]
+                "rows": table_rows, "bag": no_bag(len(rs), len(tags)), "lexicon": lex_all[rs],
+                "mentions": mention_all[rs]})[0]
         return result
 
     def review_tags(i, tag_probs):

@@ -240,14 +240,15 @@ impl std::ops::Index<usize> for RowValues {
     }
 }
 
-/// What the polarity graph is asked about: the evidence clause of a tag
-/// found (its n-grams, rule findings and sentiment) and its whole item (rule
-/// findings and sentiment; the evidence clause again when the model scores
-/// no item rows). The item's sentiment is the better prior for most tags;
-/// the clause overrules it in mixed reviews, and the other clauses' words
-/// never reach it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// What the polarity graph is asked about: a tag found, the evidence clause
+/// that carries it (its n-grams, the rules' hits of the tag in it and its
+/// sentiment) and its whole item (the rules' hits and sentiment; the
+/// evidence clause again when the model scores no item rows). The item's
+/// sentiment is the better prior for most tags; the clause overrules it in
+/// mixed reviews, and the other clauses' words never reach it.
+#[derive(Debug, Clone, Copy)]
 struct PolarityQuery {
+    tag: usize,
     item: usize,
     evidence: usize,
 }
@@ -257,22 +258,33 @@ type NamedInputs<'v> = Vec<(
     ort::session::SessionInputValue<'v>,
 )>;
 
-/// Runs one chunk of a model's rows (or questions) and hands `store` the
-/// `width` output values of each, by its position in the chunk.
-fn run_chunk(
+/// Runs one chunk of a model's rows (or questions) and hands `store`, for
+/// each by its position in the chunk, the values of each of `outputs`
+/// (named, with their width).
+fn run_chunk<const N: usize>(
     pool: &SessionPool,
     inputs: NamedInputs<'_>,
-    output: &str,
-    width: usize,
-    mut store: impl FnMut(usize, &[f32]),
+    outputs: [(&str, usize); N],
+    mut store: impl FnMut(usize, [&[f32]; N]),
 ) -> Result<(), String> {
     pool.with(|session| {
-        let outputs = session.run(inputs).map_err(|error| error.to_string())?;
-        let (_, values) = outputs[output]
-            .try_extract_tensor::<f32>()
-            .map_err(|error| error.to_string())?;
-        for (position, row_values) in values.chunks_exact(width.max(1)).enumerate() {
-            store(position, row_values);
+        let results = session.run(inputs).map_err(|error| error.to_string())?;
+        let mut values = [&[][..]; N];
+        for (slot, (name, _)) in values.iter_mut().zip(outputs) {
+            *slot = results[name]
+                .try_extract_tensor::<f32>()
+                .map_err(|error| error.to_string())?
+                .1;
+        }
+        let rows = values[0].len() / outputs[0].1.max(1);
+        for position in 0..rows {
+            store(
+                position,
+                std::array::from_fn(|k| {
+                    let width = outputs[k].1;
+                    &values[k][position * width..(position + 1) * width]
+                }),
+            );
         }
         Ok(())
     })
@@ -453,8 +465,8 @@ impl ModelTagger {
         let tagger = SessionPool::open(
             &environment,
             &tagger_path,
-            &["rows", "lexicon", "mentions"],
-            &["tag_probs"],
+            &["rows", "bag", "lexicon", "mentions"],
+            &["tag_probs", "bag_sums"],
         )?;
         let polarity_path = model_dir.join(&spec.polarity.file);
         let polarity = SessionPool::open(
@@ -462,9 +474,9 @@ impl ModelTagger {
             &polarity_path,
             &[
                 "evidence_rows",
-                "item_lexicon",
+                "item_hits",
                 "item_sentiment",
-                "evidence_lexicon",
+                "evidence_hits",
                 "evidence_sentiment",
             ],
             &["polarity_probs"],
@@ -499,6 +511,19 @@ impl ModelTagger {
                     .ok_or_else(|| spec_error(format!("unknown polarity {name:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // The polarity graph reads a tag's rule hits as its own columns of
+        // the lexicon input, which must be tag-major in `polarities` order.
+        let tag_major = spec.tagger.tags.iter().flat_map(|tag| {
+            polarities
+                .iter()
+                .map(move |&polarity| signal_name(tag, polarity))
+        });
+        if !tag_major.eq(spec.tagger.lexicon_inputs.iter().cloned()) {
+            return Err(spec_error(
+                "lexicon_inputs must be each tag's polarities, tag by tag, in `polarities` order"
+                    .to_string(),
+            ));
+        }
         let model_tags = column_index(&spec.tagger.tags);
         let model_tag_of = lexicon
             .tags
@@ -577,51 +602,116 @@ impl ModelTagger {
             let inputs = ort::inputs! {
                 "rows" => padded(&keys)?,
             };
-            run_chunk(&self.sentiment, inputs, "probs", 1, |position, values| {
-                probs[chunk[position]] = values[0];
-            })?;
+            run_chunk(
+                &self.sentiment,
+                inputs,
+                [("probs", 1)],
+                |position, [values]| {
+                    probs[chunk[position]] = values[0];
+                },
+            )?;
         }
         Ok(probs)
     }
 
-    /// Tag probabilities (`[tags]`) of the `selected` rows, indexed like
-    /// `rows`.
-    fn run_tags(&self, rows: &[Row], selected: &[usize]) -> Result<RowValues, String> {
+    /// Tag probabilities (`[tags]`) of `clause_rows` and of `item_rows`,
+    /// indexed like `rows`. An item row holds only the n-grams across its
+    /// clauses' boundaries (see `item_rows`): the rest of its bag is the
+    /// sum of its clauses', which the clause runs return.
+    fn run_tags(
+        &self,
+        rows: &[Row],
+        clause_rows: &[usize],
+        item_rows: &[(usize, std::ops::Range<usize>)],
+    ) -> Result<RowValues, String> {
+        let tags = self.spec.tagger.tags.len();
+        let bag_width = tags + 1;
+        let mut probs = RowValues::new(rows.len(), clause_rows.len() + item_rows.len(), tags);
+        let mut bags = RowValues::new(rows.len(), clause_rows.len(), bag_width);
+        self.run_tag_rows(
+            rows,
+            clause_rows,
+            |_| None,
+            |row, values, bag| {
+                probs.set(row, values);
+                bags.set(row, bag);
+            },
+        )?;
+        // An item's bag: the sum of its clauses' (ONNX Runtime sums a row's
+        // n-grams in the same float32 arithmetic).
+        let mut item_bags = Vec::with_capacity(item_rows.len() * bag_width);
+        let mut bag_of: Vec<Option<std::ops::Range<usize>>> = vec![None; rows.len()];
+        for (item_row, clauses) in item_rows {
+            let start = item_bags.len();
+            item_bags.resize(start + bag_width, 0.0);
+            for clause in clauses.clone() {
+                for (sum, value) in item_bags[start..].iter_mut().zip(&bags[clause]) {
+                    *sum += value;
+                }
+            }
+            bag_of[*item_row] = Some(start..start + bag_width);
+        }
+        let item_row_indices: Vec<usize> = item_rows.iter().map(|(row, _)| *row).collect();
+        self.run_tag_rows(
+            rows,
+            &item_row_indices,
+            |row| bag_of[row].clone().map(|range| &item_bags[range]),
+            |row, values, _| probs.set(row, values),
+        )?;
+        Ok(probs)
+    }
+
+    /// Runs the tagger over the `selected` rows, each with its bag (`None`:
+    /// zeros), and hands `store` each row's tag probabilities and bag sum.
+    fn run_tag_rows<'b>(
+        &self,
+        rows: &[Row],
+        selected: &[usize],
+        bag: impl Fn(usize) -> Option<&'b [f32]>,
+        mut store: impl FnMut(usize, &[f32], &[f32]),
+    ) -> Result<(), String> {
         let columns = self.spec.tagger.lexicon_inputs.len();
         let mentions = self.spec.tagger.mention_inputs.len();
-        let mut probs = RowValues::new(rows.len(), selected.len(), self.spec.tagger.tags.len());
+        let tags = self.spec.tagger.tags.len();
+        let bag_width = tags + 1;
         for chunk in length_chunks(selected.iter().copied(), |i| rows[i].keys[TAGGER].len()) {
             let chunk_rows = || chunk.iter().map(|&i| &rows[i]);
             let keys: Vec<&[i64]> = chunk_rows()
                 .map(|row| row.keys[TAGGER].as_slice())
                 .collect();
+            let mut bags = vec![0.0f32; chunk.len() * bag_width];
+            for (position, &row) in chunk.iter().enumerate() {
+                if let Some(values) = bag(row) {
+                    bags[position * bag_width..(position + 1) * bag_width].copy_from_slice(values);
+                }
+            }
             let inputs = ort::inputs! {
                 "rows" => padded(&keys)?,
+                "bag" => Tensor::from_array(([chunk.len(), bag_width], bags))
+                    .map_err(|error| error.to_string())?,
                 "lexicon" => flags(chunk_rows(), columns, |row| &row.lexicon)?,
                 "mentions" => flags(chunk_rows(), mentions, |row| &row.mentions)?,
             };
             run_chunk(
                 &self.tagger,
                 inputs,
-                "tag_probs",
-                probs.width,
-                |position, values| probs.set(chunk[position], values),
+                [("tag_probs", tags), ("bag_sums", bag_width)],
+                |position, [values, bag]| store(chunk[position], values, bag),
             )?;
         }
-        Ok(probs)
+        Ok(())
     }
 
-    /// Polarity probabilities (`[tags * 3]`) for `queries`, indexed like
-    /// them, given the sentiment of every row they read (indexed like the
-    /// rows).
+    /// Polarity probabilities (in `self.polarities` order) for `queries`,
+    /// indexed like them, given the sentiment of every row they read
+    /// (indexed like the rows).
     fn run_polarities(
         &self,
         rows: &[Row],
         queries: &[PolarityQuery],
         sentiment: &[f32],
     ) -> Result<RowValues, String> {
-        let columns = self.spec.tagger.lexicon_inputs.len();
-        let width = self.spec.tagger.tags.len() * self.polarities.len();
+        let width = self.polarities.len();
         let mut probs = RowValues::new(queries.len(), queries.len(), width);
         let chunks = length_chunks(0..queries.len(), |query| {
             rows[queries[query].evidence].keys[TAGGER].len()
@@ -641,22 +731,36 @@ impl ModelTagger {
                     .collect();
                 Tensor::from_array(([values.len(), 1], values)).map_err(|error| error.to_string())
             };
+            // The lexicon columns are tag-major, `width` per tag (checked at
+            // load): the decided tag's hits are its own `width` columns.
+            let hits_of = |row_of: fn(&PolarityQuery) -> usize| {
+                let mut hits = vec![0.0f32; chunk.len() * width];
+                for (position, &query) in chunk.iter().enumerate() {
+                    let query = &queries[query];
+                    let first = query.tag * width;
+                    for &column in &rows[row_of(query)].lexicon {
+                        if (first..first + width).contains(&column) {
+                            hits[position * width + column - first] = 1.0;
+                        }
+                    }
+                }
+                Tensor::from_array(([chunk.len(), width], hits)).map_err(|error| error.to_string())
+            };
             let keys: Vec<&[i64]> = of(evidence)
                 .map(|row| row.keys[TAGGER].as_slice())
                 .collect();
             let inputs = ort::inputs! {
                 "evidence_rows" => padded(&keys)?,
-                "item_lexicon" => flags(of(item), columns, |row| &row.lexicon)?,
+                "item_hits" => hits_of(item)?,
                 "item_sentiment" => sentiment_of(item)?,
-                "evidence_lexicon" => flags(of(evidence), columns, |row| &row.lexicon)?,
+                "evidence_hits" => hits_of(evidence)?,
                 "evidence_sentiment" => sentiment_of(evidence)?,
             };
             run_chunk(
                 &self.polarity,
                 inputs,
-                "polarity_probs",
-                width,
-                |position, values| probs.set(chunk[position], values),
+                [("polarity_probs", width)],
+                |position, [values]| probs.set(chunk[position], values),
             )?;
         }
         Ok(probs)
@@ -704,7 +808,9 @@ impl ModelTagger {
             rows.push(row);
         }
         // An n-gram inside a clause has the same key in the clause's row and
-        // in the whole item's: each is looked up once.
+        // in the whole item's: each is looked up once. The tagger's item row
+        // takes only the n-grams across clause boundaries: it is given its
+        // clauses' sums (`run_tags`), so each n-gram is gathered once.
         let char_rows = SequenceRows::of(
             &self.known_keys,
             &chars,
@@ -717,9 +823,17 @@ impl ModelTagger {
             [Kind::WordUni, Kind::WordBi, Kind::WordBi],
             false,
         );
+        char_rows.push_known(SENTIMENT, 0, chars.len(), &mut whole.keys[SENTIMENT]);
+        word_rows.push_known(SENTIMENT, 0, words.len(), &mut whole.keys[SENTIMENT]);
+        let separators = |side: usize| -> Vec<usize> {
+            spans[..spans.len().saturating_sub(1)]
+                .iter()
+                .map(|span| span[side])
+                .collect()
+        };
+        char_rows.push_known_across(TAGGER, &separators(1), &mut whole.keys[TAGGER]);
+        word_rows.push_known_across(TAGGER, &separators(3), &mut whole.keys[TAGGER]);
         for model in [SENTIMENT, TAGGER] {
-            char_rows.push_known(model, 0, chars.len(), &mut whole.keys[model]);
-            word_rows.push_known(model, 0, words.len(), &mut whole.keys[model]);
             for (row, &[char_start, char_end, word_start, word_end]) in rows.iter_mut().zip(&spans)
             {
                 char_rows.push_known(model, char_start, char_end, &mut row.keys[model]);
@@ -759,11 +873,15 @@ impl ModelTagger {
         let tags_item_row = |item: &Item| {
             (self.spec.tagger.item_rows && !item.clause_rows.is_empty()).then_some(item.item_row)
         };
-        let tagged: Vec<usize> = items
+        let clause_rows: Vec<usize> = items
             .iter()
-            .flat_map(|item| item.clause_rows.clone().chain(tags_item_row(item)))
+            .flat_map(|item| item.clause_rows.clone())
             .collect();
-        let tag_probs = self.run_tags(&rows, &tagged)?;
+        let item_rows: Vec<(usize, std::ops::Range<usize>)> = items
+            .iter()
+            .filter_map(|item| Some((tags_item_row(item)?, item.clause_rows.clone())))
+            .collect();
+        let tag_probs = self.run_tags(&rows, &clause_rows, &item_rows)?;
         // Per item, per tag present: the row that decides it and the question
         // of its polarity. The last passing clause is the final word; the
         // item row counts after every clause, and its evidence is the clause
@@ -790,6 +908,7 @@ impl ModelTagger {
                             row
                         };
                         let query = PolarityQuery {
+                            tag: tag_index,
                             item: tags_item_row(item).unwrap_or(evidence),
                             evidence,
                         };
@@ -798,13 +917,11 @@ impl ModelTagger {
                     .collect()
             })
             .collect();
-        let mut polarity_queries: Vec<PolarityQuery> = decided
+        let polarity_queries: Vec<PolarityQuery> = decided
             .iter()
             .flatten()
             .map(|&(_, _, query)| query)
             .collect();
-        polarity_queries.sort_unstable();
-        polarity_queries.dedup();
         // Sentiment is needed for each item and for each evidence clause (a
         // polarity reads both).
         let mut need_sentiment: Vec<usize> = items
@@ -818,6 +935,8 @@ impl ModelTagger {
         let sentiment = self.run_sentiment(&rows, &need_sentiment)?;
         let polarity_probs = self.run_polarities(&rows, &polarity_queries, &sentiment)?;
 
+        // The queries are the decisions in order, item by item.
+        let mut asked = 0..polarity_queries.len();
         let outputs = texts
             .iter()
             .zip(items)
@@ -827,13 +946,10 @@ impl ModelTagger {
                     let mut tags = Vec::new();
                     for (tag_index, row, query) in decided {
                         let tag_id = &self.spec.tagger.tags[tag_index];
-                        let asked = polarity_queries.binary_search(&query).map_err(|_| {
+                        let asked = asked.next().ok_or_else(|| {
                             "a decided tag's polarity was not asked for".to_string()
                         })?;
-                        let polarity_slice = &polarity_probs[asked][tag_index
-                            * self.polarities.len()
-                            ..(tag_index + 1) * self.polarities.len()];
-                        let polarity = polarity_slice
+                        let polarity = polarity_probs[asked]
                             .iter()
                             .enumerate()
                             .max_by(|a, b| a.1.total_cmp(b.1))

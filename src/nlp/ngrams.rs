@@ -306,6 +306,33 @@ impl SequenceRows {
         }
         out.truncate(length);
     }
+
+    /// Appends, for `model`, the rows of the n-grams of the whole sequence
+    /// that contain a separator (at `separators`, ascending): with the
+    /// rows of each span between separators ([`SequenceRows::push_known`]),
+    /// the rows of the whole sequence, each once.
+    pub fn push_known_across(&self, model: usize, separators: &[usize], out: &mut Vec<i64>) {
+        for (rows, reach) in [(&self.uni, 0), (&self.bi, 1), (&self.tri, 2)] {
+            // The same limit as `push_known` over the whole sequence.
+            let limit = self.uni.len().saturating_sub(reach).min(rows.len());
+            // Starts already taken: an n-gram spanning two separators
+            // (around an empty span) counts once.
+            let mut taken = 0;
+            for &separator in separators {
+                let first = separator.saturating_sub(reach).max(taken);
+                let end = (separator + 1).min(limit);
+                if first < end {
+                    out.extend(
+                        rows[first..end]
+                            .iter()
+                            .map(|pair| i64::from(pair[model]))
+                            .filter(|&row| row > 0),
+                    );
+                }
+                taken = taken.max(end);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -398,6 +425,56 @@ mod tests {
         assert_eq!(table.get_all(&probes), expected);
         for (key, rows) in probes.iter().zip(&expected) {
             assert_eq!(table.get(*key), *rows);
+        }
+    }
+
+    #[test]
+    fn spans_and_crossings_make_up_the_whole_sequence() {
+        // Every n-gram of a small alphabet known to both models (rows by
+        // key), separators (id 9) anywhere, empty spans included: the rows
+        // of the spans between separators plus the crossing rows are the
+        // whole sequence's rows, as multisets.
+        let alphabet = [1u32, 2, 3, 9];
+        let mut keys = Vec::new();
+        for &a in &alphabet {
+            keys.extend(unigram(a, Kind::CharUni));
+            for &b in &alphabet {
+                keys.extend(bigram(a, b, Kind::CharBi));
+                for &c in &alphabet {
+                    keys.extend(trigram(a, b, c, Kind::CharTri));
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let known = KnownKeys::new([&keys, &keys[..keys.len() / 2]]);
+        let kinds = [Kind::CharUni, Kind::CharBi, Kind::CharTri];
+        let mut state = 0x2545_f491_u32;
+        let mut next = |bound: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state % bound
+        };
+        for _ in 0..500 {
+            let length = next(12) as usize;
+            let ids: Vec<u32> = (0..length).map(|_| alphabet[next(4) as usize]).collect();
+            let separators: Vec<usize> = (0..length).filter(|&p| ids[p] == 9).collect();
+            let rows = SequenceRows::of(&known, &ids, kinds, true);
+            for model in 0..2 {
+                let mut whole = Vec::new();
+                rows.push_known(model, 0, length, &mut whole);
+                let mut parts = Vec::new();
+                let mut start = 0;
+                for &end in separators.iter().chain([&length]) {
+                    rows.push_known(model, start, end, &mut parts);
+                    start = end + 1;
+                }
+                rows.push_known_across(model, &separators, &mut parts);
+                whole.sort_unstable();
+                parts.sort_unstable();
+                assert_eq!(whole, parts, "{ids:?}, model {model}");
+            }
         }
     }
 
