@@ -290,17 +290,16 @@ fn run_chunk<const N: usize>(
     })
 }
 
-/// Rows of the rules' findings as 0/1 columns, one tensor row per `rows`
-/// entry.
-fn flags<'r>(
-    rows: impl ExactSizeIterator<Item = &'r Row>,
+/// A `[count, width]` tensor of 0/1 flags: row `position` has 1 in the
+/// `columns(position)`.
+fn flags<C: IntoIterator<Item = usize>>(
+    count: usize,
     width: usize,
-    field: fn(&Row) -> &[usize],
+    columns: impl Fn(usize) -> C,
 ) -> Result<Tensor<f32>, String> {
-    let count = rows.len();
     let mut data = vec![0.0f32; count * width];
-    for (position, row) in rows.enumerate() {
-        for &column in field(row) {
+    for position in 0..count {
+        for column in columns(position) {
             data[position * width + column] = 1.0;
         }
     }
@@ -628,75 +627,77 @@ impl ModelTagger {
         let bag_width = tags + 1;
         let mut probs = RowValues::new(rows.len(), clause_rows.len() + item_rows.len(), tags);
         let mut bags = RowValues::new(rows.len(), clause_rows.len(), bag_width);
-        self.run_tag_rows(
-            rows,
-            clause_rows,
-            |_| None,
-            |row, values, bag| {
-                probs.set(row, values);
-                bags.set(row, bag);
-            },
-        )?;
-        // An item's bag: the sum of its clauses' (ONNX Runtime sums a row's
-        // n-grams in the same float32 arithmetic).
-        let mut item_bags = Vec::with_capacity(item_rows.len() * bag_width);
-        let mut bag_of: Vec<Option<std::ops::Range<usize>>> = vec![None; rows.len()];
-        for (item_row, clauses) in item_rows {
-            let start = item_bags.len();
-            item_bags.resize(start + bag_width, 0.0);
+        self.run_tag_rows(rows, clause_rows, None, |row, values, bag| {
+            probs.set(row, values);
+            bags.set(row, bag);
+        })?;
+        // Each item's bag, in `item_rows` order: the sum of its clauses'.
+        let mut item_bags = vec![0.0f32; item_rows.len() * bag_width];
+        for ((_, clauses), item_bag) in item_rows.iter().zip(item_bags.chunks_exact_mut(bag_width))
+        {
             for clause in clauses.clone() {
-                for (sum, value) in item_bags[start..].iter_mut().zip(&bags[clause]) {
+                for (sum, value) in item_bag.iter_mut().zip(&bags[clause]) {
                     *sum += value;
                 }
             }
-            bag_of[*item_row] = Some(start..start + bag_width);
         }
-        let item_row_indices: Vec<usize> = item_rows.iter().map(|(row, _)| *row).collect();
+        let item_row_indices: Vec<usize> = item_rows.iter().map(|&(row, _)| row).collect();
         self.run_tag_rows(
             rows,
             &item_row_indices,
-            |row| bag_of[row].clone().map(|range| &item_bags[range]),
+            Some(&item_bags),
             |row, values, _| probs.set(row, values),
         )?;
         Ok(probs)
     }
 
-    /// Runs the tagger over the `selected` rows, each with its bag (`None`:
-    /// zeros), and hands `store` each row's tag probabilities and bag sum.
-    fn run_tag_rows<'b>(
+    /// Runs the tagger over the `selected` rows with their `bags` (`bag
+    /// width` values per selected row, in the same order; `None`: zeros),
+    /// and hands `store` each row's tag probabilities and bag sum.
+    fn run_tag_rows(
         &self,
         rows: &[Row],
         selected: &[usize],
-        bag: impl Fn(usize) -> Option<&'b [f32]>,
+        bags: Option<&[f32]>,
         mut store: impl FnMut(usize, &[f32], &[f32]),
     ) -> Result<(), String> {
         let columns = self.spec.tagger.lexicon_inputs.len();
         let mentions = self.spec.tagger.mention_inputs.len();
         let tags = self.spec.tagger.tags.len();
         let bag_width = tags + 1;
-        for chunk in length_chunks(selected.iter().copied(), |i| rows[i].keys[TAGGER].len()) {
-            let chunk_rows = || chunk.iter().map(|&i| &rows[i]);
-            let keys: Vec<&[i64]> = chunk_rows()
-                .map(|row| row.keys[TAGGER].as_slice())
+        // Chunks of positions in `selected`, which index `bags` too.
+        let chunks = length_chunks(0..selected.len(), |position| {
+            rows[selected[position]].keys[TAGGER].len()
+        });
+        for chunk in chunks {
+            let row_of = |position: usize| &rows[selected[chunk[position]]];
+            let keys: Vec<&[i64]> = (0..chunk.len())
+                .map(|position| row_of(position).keys[TAGGER].as_slice())
                 .collect();
-            let mut bags = vec![0.0f32; chunk.len() * bag_width];
-            for (position, &row) in chunk.iter().enumerate() {
-                if let Some(values) = bag(row) {
-                    bags[position * bag_width..(position + 1) * bag_width].copy_from_slice(values);
-                }
-            }
+            let chunk_bags: Vec<f32> = match bags {
+                Some(bags) => chunk
+                    .iter()
+                    .flat_map(|&at| &bags[at * bag_width..(at + 1) * bag_width])
+                    .copied()
+                    .collect(),
+                None => vec![0.0; chunk.len() * bag_width],
+            };
             let inputs = ort::inputs! {
                 "rows" => padded(&keys)?,
-                "bag" => Tensor::from_array(([chunk.len(), bag_width], bags))
+                "bag" => Tensor::from_array(([chunk.len(), bag_width], chunk_bags))
                     .map_err(|error| error.to_string())?,
-                "lexicon" => flags(chunk_rows(), columns, |row| &row.lexicon)?,
-                "mentions" => flags(chunk_rows(), mentions, |row| &row.mentions)?,
+                "lexicon" => flags(chunk.len(), columns, |position| {
+                    row_of(position).lexicon.iter().copied()
+                })?,
+                "mentions" => flags(chunk.len(), mentions, |position| {
+                    row_of(position).mentions.iter().copied()
+                })?,
             };
             run_chunk(
                 &self.tagger,
                 inputs,
                 [("tag_probs", tags), ("bag_sums", bag_width)],
-                |position, [values, bag]| store(chunk[position], values, bag),
+                |position, [values, bag]| store(selected[chunk[position]], values, bag),
             )?;
         }
         Ok(())
@@ -734,17 +735,15 @@ impl ModelTagger {
             // The lexicon columns are tag-major, `width` per tag (checked at
             // load): the decided tag's hits are its own `width` columns.
             let hits_of = |row_of: fn(&PolarityQuery) -> usize| {
-                let mut hits = vec![0.0f32; chunk.len() * width];
-                for (position, &query) in chunk.iter().enumerate() {
-                    let query = &queries[query];
+                flags(chunk.len(), width, |position| {
+                    let query = &queries[chunk[position]];
                     let first = query.tag * width;
-                    for &column in &rows[row_of(query)].lexicon {
-                        if (first..first + width).contains(&column) {
-                            hits[position * width + column - first] = 1.0;
-                        }
-                    }
-                }
-                Tensor::from_array(([chunk.len(), width], hits)).map_err(|error| error.to_string())
+                    rows[row_of(query)]
+                        .lexicon
+                        .iter()
+                        .filter_map(move |&column| column.checked_sub(first))
+                        .filter(move |&column| column < width)
+                })
             };
             let keys: Vec<&[i64]> = of(evidence)
                 .map(|row| row.keys[TAGGER].as_slice())
@@ -825,14 +824,14 @@ impl ModelTagger {
         );
         char_rows.push_known(SENTIMENT, 0, chars.len(), &mut whole.keys[SENTIMENT]);
         word_rows.push_known(SENTIMENT, 0, words.len(), &mut whole.keys[SENTIMENT]);
-        let separators = |side: usize| -> Vec<usize> {
+        // A separator follows every clause but the last.
+        let separators = |side: usize| {
             spans[..spans.len().saturating_sub(1)]
                 .iter()
-                .map(|span| span[side])
-                .collect()
+                .map(move |span| span[side])
         };
-        char_rows.push_known_across(TAGGER, &separators(1), &mut whole.keys[TAGGER]);
-        word_rows.push_known_across(TAGGER, &separators(3), &mut whole.keys[TAGGER]);
+        char_rows.push_known_across(TAGGER, separators(1), &mut whole.keys[TAGGER]);
+        word_rows.push_known_across(TAGGER, separators(3), &mut whole.keys[TAGGER]);
         for model in [SENTIMENT, TAGGER] {
             for (row, &[char_start, char_end, word_start, word_end]) in rows.iter_mut().zip(&spans)
             {
@@ -1043,6 +1042,69 @@ impl Tagger for ModelTagger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_item_row_from_its_clauses_sums_scores_as_the_whole_row() {
+        // The shipped models, on reviews of several clauses: each item row,
+        // run with only its n-grams across clause boundaries and its
+        // clauses' sums as `bag`, scores as the whole row's every n-gram
+        // with no bag (how training and predict.py run it).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let analyser =
+            crate::nlp::Analyser::load(&root.join("lexicons"), &crate::nlp::TaggerChoice::Lexicon)
+                .expect("lexicon");
+        let lexicon = Arc::new(Lexicon::load(&root.join("lexicons")).expect("lexicon"));
+        let tagger = ModelTagger::load(
+            &root.join("models"),
+            &root.join(".onnxruntime/libonnxruntime.so"),
+            lexicon,
+        )
+        .expect("shipped models load");
+        let mut rows = Vec::new();
+        let mut item_rows = Vec::new();
+        let mut whole_rows = Vec::new();
+        for text in [
+            "物流很快，但是衣服起球了，客服也不理人",
+            "味道很不错，就是分量太少了。下次不会再买",
+            "尺码合适，但是穿了一次就开线了",
+            "好",
+        ] {
+            let prepared = analyser.prepare(text);
+            let findings = tagger.rules.find(&prepared);
+            let (mut item, _) = tagger.item_rows(&prepared, &findings);
+            let mut whole = item[0].clone();
+            for clause in &item[1..] {
+                whole.keys[TAGGER].extend_from_slice(&clause.keys[TAGGER]);
+            }
+            let start = rows.len();
+            item_rows.push((start, start + 1..start + item.len()));
+            whole_rows.push(whole);
+            rows.append(&mut item);
+        }
+        let clause_rows: Vec<usize> = item_rows
+            .iter()
+            .flat_map(|(_, clauses)| clauses.clone())
+            .collect();
+        let split = tagger
+            .run_tags(&rows, &clause_rows, &item_rows)
+            .expect("split run");
+        let mut whole = vec![Vec::new(); whole_rows.len()];
+        let selected: Vec<usize> = (0..whole_rows.len()).collect();
+        tagger
+            .run_tag_rows(&whole_rows, &selected, None, |row, values, _| {
+                whole[row] = values.to_vec()
+            })
+            .expect("whole run");
+        for ((item_row, _), whole) in item_rows.iter().zip(&whole) {
+            for (split, whole) in split[*item_row].iter().zip(whole) {
+                assert!((split - whole).abs() < 1e-5, "{split} against {whole}");
+            }
+        }
+        assert!(
+            whole.iter().flatten().any(|&p| p > 0.5),
+            "some tag is found"
+        );
+    }
 
     #[test]
     fn runs_are_cut_by_rows_and_by_cells() {
